@@ -1,0 +1,47 @@
+"""The queue message: a validated webhook event plus where and when it came in.
+
+Webhooks, pulls and replays all publish this one shape, so one consumer serves all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from schemas.envelope import WebhookEvent
+
+__all__ = ["QueueMessage", "queue_message_adapter", "routing_key"]
+
+Source = Literal["webhook", "pull", "replay"]
+
+
+class QueueMessage(BaseModel):
+    """One change event as it travels through the broker (JSON body)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: str = Field(min_length=1, max_length=200)
+    integration_id: str = Field(min_length=1, max_length=64)
+    source: Source = "webhook"
+    received_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    event: WebhookEvent
+
+    def headers(self) -> dict[str, str]:
+        """AMQP headers that let tools route and filter without parsing the body."""
+        return {
+            "event-id": self.event_id,
+            "integration-id": self.integration_id,
+            "module": self.event.module.value,
+            "action": self.event.action.value,
+            "source": self.source,
+        }
+
+
+def routing_key(message: QueueMessage) -> str:
+    """Topic routing key ``<module>.<action>`` (DESIGN §1)."""
+    return f"{message.event.module.value}.{message.event.action.value}"
+
+
+queue_message_adapter: TypeAdapter[QueueMessage] = TypeAdapter(QueueMessage)

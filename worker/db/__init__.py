@@ -1,0 +1,48 @@
+"""Database models and session factory."""
+
+from worker.db.base import Base
+from worker.db.records import (
+    Bug,
+    Customer,
+    Milestone,
+    Project,
+    StaffUser,
+    SyncedRecord,
+    Task,
+    Tasklist,
+    Timesheet,
+)
+from worker.db.session import make_engine, make_sessionmaker
+from worker.db.sync_models import (
+    Integration,
+    IntegrationSecret,
+    ProcessedEvent,
+    SyncCursor,
+    SyncError,
+    SyncRun,
+)
+from worker.db.tenancy import ApiToken, InvoiceUser, Organization
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Bug",
+    "Customer",
+    "Integration",
+    "IntegrationSecret",
+    "InvoiceUser",
+    "Milestone",
+    "Organization",
+    "ProcessedEvent",
+    "Project",
+    "StaffUser",
+    "SyncCursor",
+    "SyncError",
+    "SyncRun",
+    "SyncedRecord",
+    "Task",
+    "Tasklist",
+    "Timesheet",
+    "make_engine",
+    "make_sessionmaker",
+]

@@ -1,0 +1,122 @@
+"""Integrations and the sync bookkeeping: secrets, seen events, cursors, errors, runs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from worker.db.base import Base, utcnow
+
+__all__ = [
+    "Integration",
+    "IntegrationSecret",
+    "ProcessedEvent",
+    "SyncCursor",
+    "SyncError",
+    "SyncRun",
+]
+
+
+class Integration(Base):
+    """One organization's connection to one portal."""
+
+    __tablename__ = "integrations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    portal_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    modules: Mapped[list[Any]]
+    invoiced_before: Mapped[date | None]
+    customer_duplication: Mapped[str] = mapped_column(String(16), default="overwrite")
+    restrict_project_creation: Mapped[bool] = mapped_column(default=False)
+    field_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    verification: Mapped[str] = mapped_column(String(16), default="signature")
+    webhook_token_hash: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    secrets: Mapped[list[IntegrationSecret]] = relationship(
+        back_populates="integration", order_by="IntegrationSecret.created_at.desc()"
+    )
+
+
+class IntegrationSecret(Base):
+    """A Standard Webhooks signing secret. Several are valid during a rotation.
+
+    The secret is stored as is: verifying an HMAC needs the key itself.
+    """
+
+    __tablename__ = "integration_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id"), index=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+
+    integration: Mapped[Integration] = relationship(back_populates="secrets")
+
+
+class ProcessedEvent(Base):
+    """An event id already applied (or refused) for an integration: the dedupe ledger."""
+
+    __tablename__ = "processed_events"
+
+    integration_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncCursor(Base):
+    """Per-module watermark: the newest source modification applied."""
+
+    __tablename__ = "sync_cursors"
+
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
+    module: Mapped[str] = mapped_column(String(32), primary_key=True)
+    watermark: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    synced: Mapped[int] = mapped_column(default=0)
+
+
+class SyncError(Base):
+    """One row of the error summary, keyed by (integration, module, record, reason)."""
+
+    __tablename__ = "sync_errors"
+    __table_args__ = (UniqueConstraint("integration_id", "module", "source_id", "reason"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id"))
+    module: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    count: Mapped[int] = mapped_column(default=1)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved: Mapped[bool] = mapped_column(default=False)
+    last_payload: Mapped[dict[str, Any] | None]
+
+
+Index("ix_sync_errors_open", SyncError.integration_id, SyncError.resolved, SyncError.module)
+
+
+class SyncRun(Base):
+    """One pull run (initial, instant, resume, reconciliation) for the sync history."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mapped_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)

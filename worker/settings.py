@@ -1,0 +1,80 @@
+"""The one Settings object: built once at start by the CLI and passed everywhere.
+
+Nothing reads the environment at import time. Every field is a ``BILLSYNC_*``
+variable (``BILLSYNC_DATABASE_URL`` and so on). The defaults are the embedded
+mode: a SQLite database and kombu's SQLAlchemy/SQLite transport under
+``BILLSYNC_DATA_DIR``, so ``billsync run`` needs no servers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLSYNC_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".billsync"),
+        description="Where the embedded database and broker files live.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite at DATA_DIR/billsync.sqlite.",
+    )
+    broker_url: str = Field(
+        default="",
+        description="kombu URL (amqp://…); empty means SQLite transport at DATA_DIR/broker.sqlite.",
+    )
+
+    # Webhook ingress (DESIGN §4).
+    webhook_max_bytes: int = Field(default=256 * 1024, gt=0)
+    signature_tolerance_seconds: int = Field(default=300, gt=0)
+    secret_rotation_overlap_hours: int = Field(default=24, ge=0)
+
+    # Publishing: bounded so a request never hangs on a dead broker.
+    publish_confirm_timeout_seconds: float = Field(default=5.0, gt=0)
+    publish_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    publish_max_retries: int = Field(default=2, ge=0)
+    publish_pool_size: int = Field(default=16, gt=0)
+    retry_after_seconds: int = Field(default=5, gt=0)
+
+    # Topology and consumption.
+    delivery_limit: int = Field(default=20, gt=0, description="Quorum-queue x-delivery-limit.")
+    prefetch: int = Field(default=200, gt=0)
+    batch_size: int = Field(default=200, gt=0)
+    batch_max_wait_ms: int = Field(default=50, ge=0)
+    apply_max_attempts: int = Field(default=5, gt=0)
+    retry_base_seconds: float = Field(default=0.5, ge=0)
+    retry_max_seconds: float = Field(default=60.0, ge=0)
+    embedded_polling_interval_seconds: float = Field(default=0.05, gt=0)
+
+    # HTTP.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'billsync.sqlite').resolve()}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+        if self.database_url.startswith(("postgres://", "postgresql://")):
+            # psycopg 3 is the driver we ship; accept the plain scheme people paste.
+            self.database_url = "postgresql+psycopg://" + self.database_url.split("://", 1)[1]
+        return self
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        """True for kombu's virtual transports, which lack DLX and delivery limits."""
+        return not self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+    def ensure_data_dir(self) -> None:
+        if self.database_url.startswith("sqlite") or self.is_embedded_broker:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
