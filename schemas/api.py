@@ -37,7 +37,7 @@ class IntegrationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     portal_id: str = Field(min_length=1, max_length=64)
-    modules: list[ModuleName] = Field(default_factory=lambda: ["projects"])
+    modules: list[ModuleName] = Field(default_factory=lambda: list[ModuleName](["projects"]))
     invoiced_before: date | None = None
     customer_duplication: Literal["clone", "overwrite"] = "overwrite"
     restrict_project_creation: bool = False

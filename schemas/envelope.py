@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -28,8 +28,8 @@ from schemas.payloads import (
     DeletedRecord,
     MilestoneData,
     ProjectData,
-    TasklistData,
     TaskData,
+    TasklistData,
     TimesheetData,
     UserData,
 )
@@ -154,16 +154,14 @@ def _event_tag(value: Any) -> str | None:
 
 
 WebhookEvent = Annotated[
-    Union[
-        Annotated[ProjectEvent, Tag(Module.PROJECTS.value)],
-        Annotated[MilestoneEvent, Tag(Module.MILESTONES.value)],
-        Annotated[TasklistEvent, Tag(Module.TASKLISTS.value)],
-        Annotated[TaskEvent, Tag(Module.TASKS.value)],
-        Annotated[BugEvent, Tag(Module.BUGS.value)],
-        Annotated[UserEvent, Tag(Module.USERS.value)],
-        Annotated[TimesheetEvent, Tag(Module.TIMESHEETS.value)],
-        Annotated[DeletedEvent, Tag("deleted")],
-    ],
+    Annotated[ProjectEvent, Tag(Module.PROJECTS.value)]
+    | Annotated[MilestoneEvent, Tag(Module.MILESTONES.value)]
+    | Annotated[TasklistEvent, Tag(Module.TASKLISTS.value)]
+    | Annotated[TaskEvent, Tag(Module.TASKS.value)]
+    | Annotated[BugEvent, Tag(Module.BUGS.value)]
+    | Annotated[UserEvent, Tag(Module.USERS.value)]
+    | Annotated[TimesheetEvent, Tag(Module.TIMESHEETS.value)]
+    | Annotated[DeletedEvent, Tag("deleted")],
     Discriminator(
         _event_tag,
         custom_error_type="invalid_module",
@@ -172,6 +170,4 @@ WebhookEvent = Annotated[
 ]
 
 event_adapter: TypeAdapter[WebhookEvent] = TypeAdapter(WebhookEvent)
-events_adapter: TypeAdapter[list[WebhookEvent]] = TypeAdapter(
-    list[WebhookEvent]  # type: ignore[arg-type]
-)
+events_adapter: TypeAdapter[list[WebhookEvent]] = TypeAdapter(list[WebhookEvent])

@@ -126,7 +126,9 @@ def _write_module(
     _resolve_relations(session, module, rows)
     model = MODELS[module]
     keep = _KEEP_ON_UPDATE.get(model, ())
-    written = upsert_newer(session, model, [r for r in rows if not r["deleted"]], keep_on_update=keep)
+    written = upsert_newer(
+        session, model, [r for r in rows if not r["deleted"]], keep_on_update=keep
+    )
     written.update(upsert_newer(session, model, [r for r in rows if r["deleted"]]))
     return written
 

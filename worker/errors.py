@@ -1,13 +1,13 @@
 """The billsync error tree. Imports nothing of ours.
 
-    BillsyncError
-    ├── TransientError          retry later (broker or database hiccup)
-    │   └── BrokerUnavailable   a publish was not confirmed in time
-    ├── PermanentError          never succeeds as sent: dead-letter it
-    │   └── UndecodableMessage  a queue body that is not a QueueMessage
-    ├── RuleRejection           a sync rule refused a record (error summary)
-    ├── NotFound                no such record for this organization
-    └── Conflict                the request contradicts the current state
+BillsyncError
+├── TransientError          retry later (broker or database hiccup)
+│   └── BrokerUnavailable   a publish was not confirmed in time
+├── PermanentError          never succeeds as sent: dead-letter it
+│   └── UndecodableMessage  a queue body that is not a QueueMessage
+├── RuleRejection           a sync rule refused a record (error summary)
+├── NotFound                no such record for this organization
+└── Conflict                the request contradicts the current state
 """
 
 from __future__ import annotations

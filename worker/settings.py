@@ -34,7 +34,6 @@ class Settings(BaseSettings):
 
     # Webhook ingress (DESIGN §4).
     webhook_max_bytes: int = Field(default=256 * 1024, gt=0)
-    signature_tolerance_seconds: int = Field(default=300, gt=0)
     secret_rotation_overlap_hours: int = Field(default=24, ge=0)
 
     # Publishing: bounded so a request never hangs on a dead broker.

@@ -77,6 +77,7 @@ def upsert_newer(
     for chunk in _chunks(rows):
         stmt = _insert(session, model).values(list(chunk))
         excluded = stmt.excluded
+        columns: tuple[str, ...]
         if chunk[0]["deleted"]:
             columns = ("deleted", "source_modified_at", "updated_at")
         else:

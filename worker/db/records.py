@@ -153,8 +153,13 @@ class Timesheet(_ProjectChild, SyncedRecord, Base):
     notes: Mapped[str | None] = mapped_column(Text)
 
 
-Index("ix_timesheets_billing", Timesheet.organization_id, Timesheet.project_id,
-      Timesheet.billing_status)
+Index(
+    "ix_timesheets_billing",
+    Timesheet.organization_id,
+    Timesheet.project_id,
+    Timesheet.billing_status,
+)
 for _child in (Milestone, Tasklist, Task, Bug, Timesheet):
-    Index(f"ix_{_child.__tablename__}_project_source", _child.integration_id,
-          _child.project_source_id)
+    Index(
+        f"ix_{_child.__tablename__}_project_source", _child.integration_id, _child.project_source_id
+    )

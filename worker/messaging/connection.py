@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kombu import Connection
+from kombu.connection import Connection
 
 from worker.messaging.embedded import EmbeddedTransport
 from worker.settings import Settings

@@ -13,6 +13,8 @@ Use it with ``Connection(url, transport=EmbeddedTransport)`` for ``sqla+`` URLs.
 
 from __future__ import annotations
 
+import json
+from queue import Empty
 from typing import Any
 
 from kombu.transport import sqlalchemy as sqla
@@ -24,7 +26,7 @@ _ROW_KEY = "billsync_row_id"
 _NOT_ENGINE_OPTIONS = ("polling_interval",)
 
 
-class EmbeddedChannel(sqla.Channel):  # type: ignore[misc]
+class EmbeddedChannel(sqla.Channel):
     def _engine_from_config(self) -> Any:
         conninfo = self.connection.client
         options = dict(conninfo.transport_options)
@@ -37,7 +39,7 @@ class EmbeddedChannel(sqla.Channel):  # type: ignore[misc]
         finally:
             conninfo.transport_options = conninfo_options
 
-    def _get(self, queue: str) -> dict[str, Any]:
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
         obj = self._get_or_create(queue)
         session = self.session
         if session.bind.name == "sqlite":
@@ -52,9 +54,9 @@ class EmbeddedChannel(sqla.Channel):  # type: ignore[misc]
                 .first()
             )
             if msg is None:
-                raise sqla.Empty()
+                raise Empty()
             msg.visible = False
-            payload: dict[str, Any] = sqla.loads(sqla.bytes_to_str(msg.payload))
+            payload: dict[str, Any] = json.loads(msg.payload)
             payload["properties"]["delivery_info"][_ROW_KEY] = msg.id
             return payload
         finally:
@@ -84,7 +86,7 @@ class EmbeddedChannel(sqla.Channel):  # type: ignore[misc]
             self.session.commit()
 
 
-class EmbeddedTransport(sqla.Transport):  # type: ignore[misc]
+class EmbeddedTransport(sqla.Transport):
     Channel = EmbeddedChannel
 
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from kombu import Connection, Exchange
+from kombu.connection import Connection
+from kombu.entity import Exchange
 
 from schemas import QueueMessage, routing_key
 from worker.errors import BrokerUnavailable

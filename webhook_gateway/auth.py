@@ -1,0 +1,46 @@
+"""Bearer-token authentication for the management and read API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, request
+
+from webhook_gateway.errors import ApiError
+from webhook_gateway.services import services
+from worker.accounts import Principal, authenticate
+
+__all__ = ["principal", "require"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def require(role: str) -> Callable[[F], F]:
+    """Only callers with a valid token of ``role`` (admin also satisfies viewer)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+            with services().read() as session:
+                found = authenticate(session, token.strip())
+            if found is None:
+                raise ApiError(401, "unauthorized", "unknown or revoked token")
+            if role == "admin" and not found.is_admin:
+                raise ApiError(403, "forbidden", "this action needs an admin token")
+            g.principal = found
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def principal() -> Principal:
+    found: Principal = g.principal
+    return found

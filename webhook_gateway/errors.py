@@ -1,0 +1,65 @@
+"""HTTP errors, mapped in one place: every error body is {"error", "message", "details"}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+__all__ = ["ApiError", "register_error_handlers", "validation_details"]
+
+
+class ApiError(Exception):
+    """An error answer: status, a stable code, a human message, optional details."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors as ``[{"path": "data.minutes", "message": …}]``.
+
+    The union tag pydantic puts first in the location (the module name) is dropped,
+    so the path names the field in the request body.
+    """
+    details = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = [str(p) for p in error["loc"]]
+        if len(loc) > 1 and loc[1] in {"data", "event_id", "modified_at", "module", "action"}:
+            loc = loc[1:]
+        elif loc and loc[0] == "deleted":
+            loc = loc[1:]
+        details.append({"path": ".".join(loc), "message": error["msg"], "type": error["type"]})
+    return details
+
+
+def _json_error(error: ApiError) -> tuple[Response, int]:
+    response = jsonify({"error": error.code, "message": error.message, "details": error.details})
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response, error.status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> tuple[Response, int]:
+        return _json_error(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[Response, int]:
+        code = (error.name or "error").lower().replace(" ", "_")
+        return _json_error(ApiError(error.code or 500, code, error.description or code))

@@ -1,0 +1,134 @@
+"""POST /webhooks/<integration_id>: verify, validate, publish durably, then 202.
+
+Checks run in this order, each with its status (DESIGN §4): unknown integration
+404, deleted 409, body over the limit 413, not JSON 415, signature or token 401,
+malformed JSON 400, schema 422, broker did not confirm 503 (with Retry-After).
+A 202 is sent only after the broker confirmed every message of the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from schemas import QueueMessage, WebhookEvent, event_adapter, events_adapter
+from webhook_gateway.errors import ApiError, validation_details
+from webhook_gateway.services import services
+from webhook_gateway.signatures import InvalidSignature, verify_signature, verify_token
+from worker.db import ProcessedEvent
+from worker.errors import BrokerUnavailable
+from worker.integrations import WebhookCredentials, webhook_credentials
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("webhooks", __name__)
+
+TOKEN_HEADER = "X-Billsync-Token"
+
+
+@blueprint.post("/webhooks/<integration_id>")
+def receive(integration_id: str) -> tuple[Response, int]:
+    svc = services()
+    with svc.read() as session:
+        credentials = webhook_credentials(session, integration_id)
+        if credentials is None:
+            raise ApiError(404, "unknown_integration", f"no integration {integration_id}")
+        if credentials.deleted:
+            raise ApiError(409, "integration_deleted", f"integration {integration_id} was deleted")
+        body = _read_body(svc.settings.webhook_max_bytes)
+        _verify(credentials, body)
+        events, many = _parse(body)
+        messages = [
+            QueueMessage(event_id=_event_id(e, i, many), integration_id=integration_id, event=e)
+            for i, e in enumerate(events)
+        ]
+        seen = _already_processed(session, integration_id, [m.event_id for m in messages])
+
+    fresh = [m for m in messages if m.event_id not in seen]
+    try:
+        svc.publisher.publish(fresh)
+    except BrokerUnavailable as exc:
+        retry_after = str(svc.settings.retry_after_seconds)
+        raise ApiError(
+            503,
+            "broker_unavailable",
+            "the event was not accepted; retry later",
+            details=str(exc),
+            headers={"Retry-After": retry_after},
+        ) from exc
+
+    results = [
+        {"event_id": m.event_id, "status": "duplicate" if m.event_id in seen else "queued"}
+        for m in messages
+    ]
+    return jsonify({"items": results} if many else results[0]), 202
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"body is over the {limit}-byte limit")
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+            details={"content_type": request.content_type},
+        )
+    # MAX_CONTENT_LENGTH bounds bodies without a Content-Length (chunked) too.
+    return request.get_data(cache=True)
+
+
+def _verify(credentials: WebhookCredentials, body: bytes) -> None:
+    try:
+        if credentials.verification == "token":
+            provided = request.headers.get(TOKEN_HEADER) or request.args.get("token")
+            verify_token(provided, credentials.token_hash)
+        else:
+            verify_signature(body, dict(request.headers), credentials.secrets)
+    except InvalidSignature as exc:
+        raise ApiError(401, "invalid_signature", str(exc)) from exc
+
+
+def _parse(body: bytes) -> tuple[list[WebhookEvent], bool]:
+    many = body.lstrip()[:1] == b"["
+    try:
+        if many:
+            events = events_adapter.validate_json(body)
+            if not events:
+                raise ApiError(422, "validation_failed", "the event array is empty")
+            return events, True
+        return [event_adapter.validate_json(body)], False
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(400, "malformed_json", "the body is not valid JSON") from exc
+        raise ApiError(
+            422,
+            "validation_failed",
+            "the event does not match the contract",
+            details=validation_details(exc),
+        ) from exc
+
+
+def _event_id(event: WebhookEvent, index: int, many: bool) -> str:
+    """The envelope's event_id, else the webhook-id header, else a hash of the event.
+
+    The hash makes retries of an unsigned, id-less event (token mode) dedupe too.
+    """
+    if event.event_id:
+        return event.event_id
+    header = request.headers.get("webhook-id")
+    if header:
+        return f"{header}-{index}" if many else header
+    digest = hashlib.sha256(event.model_dump_json().encode()).hexdigest()
+    return f"sha256-{digest}"
+
+
+def _already_processed(session: Session, integration_id: str, event_ids: list[str]) -> set[str]:
+    rows = session.query(ProcessedEvent.event_id).filter(
+        ProcessedEvent.integration_id == integration_id, ProcessedEvent.event_id.in_(event_ids)
+    )
+    found: set[str] = {row[0] for row in rows}
+    return found

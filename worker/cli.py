@@ -1,0 +1,278 @@
+"""The ``billsync`` command: builds Settings once and wires everything from it.
+
+This is the composition root. It is the one place that imports both the worker
+and the HTTP gateway (only inside the commands that serve HTTP), so that importing
+the worker never pulls in Flask.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+from pydantic import ValidationError
+from standardwebhooks.webhooks import Webhook
+
+from worker import migrate
+from worker.accounts import ROLES, create_organization, create_token
+from worker.db import make_engine, make_sessionmaker
+from worker.errors import NotFound
+from worker.logs import configure_logging
+from worker.messaging.embedded import recover_in_flight
+from worker.runtime import ConsumerThread, build_consumer
+from worker.settings import Settings
+
+__all__ = ["main"]
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """billsync keeps an invoicing organization in step with a project portal.
+
+    Configuration comes from BILLSYNC_* environment variables (see the README).
+    With none set, everything runs embedded: a SQLite database and a SQLite
+    message transport under BILLSYNC_DATA_DIR (default ./.billsync).
+    """
+    try:
+        ctx.obj = Settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid configuration:\n{exc}") from exc
+
+
+# -- database -----------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply Alembic migrations up to REVISION (safe to run repeatedly)."""
+    engine = make_engine(_settings(ctx))
+    migrate.upgrade(engine, revision)
+    click.echo(f"database at {revision} ({engine.url.render_as_string(hide_password=True)})")
+
+
+# -- organizations and tokens -----------------------------------------------
+
+
+@cli.group()
+def org() -> None:
+    """Organizations (tenants)."""
+
+
+@org.command("create")
+@click.argument("name")
+@click.pass_context
+def org_create(ctx: click.Context, name: str) -> None:
+    """Create organization NAME; prints its id and an admin token (shown once)."""
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions.begin() as session:
+        organization, token = create_organization(session, name)
+        organization_id = organization.id
+    click.echo(json.dumps({"organization_id": organization_id, "admin_token": token}))
+
+
+@cli.group()
+def token() -> None:
+    """API bearer tokens."""
+
+
+@token.command("create")
+@click.option("--org", "organization_id", required=True, help="Organization id.")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.pass_context
+def token_create(ctx: click.Context, organization_id: str, role: str) -> None:
+    """Create a token for an organization; prints it once (only its hash is kept)."""
+    sessions = _ready_sessions(_settings(ctx))
+    try:
+        with sessions.begin() as session:
+            value = create_token(session, organization_id, "admin" if role == "admin" else "viewer")
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"organization_id": organization_id, "role": role, "token": value}))
+
+
+# -- processes ----------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default=None, help="Listen address [BILLSYNC_HOST, 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Listen port [BILLSYNC_PORT, 8080].")
+@click.pass_context
+def run(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Gateway and worker in one process (the embedded default needs no servers).
+
+    Migrates the database first. Stop with Ctrl-C: in-flight messages are
+    returned to the queue.
+    """
+    from werkzeug.serving import make_server
+
+    from webhook_gateway import create_app
+
+    settings = _settings(ctx)
+    configure_logging(settings.log_level)
+    sessions = _ready_sessions(settings)
+    if settings.is_embedded_broker:
+        recover_in_flight(settings.broker_url)
+    app = create_app(settings, sessions=sessions)
+    worker = ConsumerThread(build_consumer(settings, sessions))
+    worker.start()
+    server = make_server(host or settings.host, port or settings.port, app, threaded=True)
+    _stop_on_signals(server.shutdown)
+    click.echo(
+        f"billsync listening on http://{server.host}:{server.port} "
+        f"(database {_redacted(settings.database_url)}, broker {_redacted(settings.broker_url)})",
+        err=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        worker.stop()
+
+
+@cli.command()
+@click.option("--host", default=None, help="Listen address [BILLSYNC_HOST].")
+@click.option("--port", type=int, default=None, help="Listen port [BILLSYNC_PORT].")
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn processes.")
+@click.option("--threads", type=int, default=8, show_default=True, help="Threads per process.")
+@click.pass_context
+def gateway(
+    ctx: click.Context, host: str | None, port: int | None, workers: int, threads: int
+) -> None:
+    """The HTTP gateway alone, under gunicorn (production; pair with `billsync worker`)."""
+    from gunicorn.app.base import BaseApplication
+
+    from webhook_gateway import create_app
+
+    settings = _settings(ctx)
+    configure_logging(settings.log_level)
+
+    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host or settings.host}:{port or settings.port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    _Gunicorn().run()
+
+
+@cli.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """The apply worker alone: consumes billsync.apply until SIGTERM or Ctrl-C."""
+    settings = _settings(ctx)
+    configure_logging(settings.log_level)
+    consumer = build_consumer(settings, make_sessionmaker(make_engine(settings)))
+
+    def _stop() -> None:
+        consumer.should_stop = True
+
+    _stop_on_signals(_stop)
+    consumer.run()
+
+
+# -- webhooks -----------------------------------------------------------------
+
+
+@cli.group()
+def webhook() -> None:
+    """Send webhooks to a gateway (for people and for tests)."""
+
+
+@webhook.command("send")
+@click.argument("event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", required=True, help="The integration's webhook URL.")
+@click.option("--secret", help="Signing secret (whsec_…): Standard Webhooks signature.")
+@click.option("--token", "webhook_token", help="Webhook token (token-mode integrations).")
+@click.option("--id", "webhook_id", help="webhook-id header [a new msg_… id].")
+def webhook_send(
+    event_file: Path,
+    url: str,
+    secret: str | None,
+    webhook_token: str | None,
+    webhook_id: str | None,
+) -> None:
+    """Sign EVENT_FILE (a JSON event or array) and POST it; prints the answer.
+
+    Exits non-zero unless the gateway answers 2xx.
+    """
+    if not secret and not webhook_token:
+        raise click.UsageError("give --secret (signature mode) or --token (token mode)")
+    body = event_file.read_bytes()
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        msg_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+        timestamp = datetime.now(UTC)
+        headers["webhook-id"] = msg_id
+        headers["webhook-timestamp"] = str(int(timestamp.timestamp()))
+        headers["webhook-signature"] = Webhook(secret).sign(msg_id, timestamp, body.decode())
+    if webhook_token:
+        headers["X-Billsync-Token"] = webhook_token
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"could not reach {url}: {exc}") from exc
+    click.echo(f"{response.status_code} {response.text.strip()}")
+    if not response.is_success:
+        sys.exit(1)
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def _ready_sessions(settings: Settings) -> Any:
+    engine = make_engine(settings)
+    migrate.upgrade(engine)
+    return make_sessionmaker(engine)
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url.split("+", 1)[1] if url.startswith("sqla+") else url).render_as_string(
+            hide_password=True
+        )
+    except Exception:
+        return url.split("@")[-1]
+
+
+def _stop_on_signals(stop: Any) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        # serve_forever's shutdown blocks until the loop exits: call it off-thread.
+        import threading
+
+        threading.Thread(target=stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def main() -> None:
+    cli(prog_name="billsync")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Integrations: connect one portal to an organization, and the webhook secrets.
+
+A webhook-only integration is ``active`` as soon as it is created; pull sources
+and the rest of the lifecycle come with the pull-sync issue.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from schemas.api import IntegrationCreate
+from worker.accounts import hash_token
+from worker.db import Integration, IntegrationSecret
+from worker.db.base import utcnow
+from worker.errors import Conflict, NotFound
+
+__all__ = [
+    "CreatedIntegration",
+    "WebhookCredentials",
+    "create_integration",
+    "get_integration",
+    "new_webhook_secret",
+    "rotate_secret",
+    "webhook_credentials",
+]
+
+ACTIVE = "active"
+DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class CreatedIntegration:
+    integration: Integration
+    webhook_secret: str | None
+    webhook_token: str | None
+
+
+@dataclass(frozen=True)
+class WebhookCredentials:
+    """What the gateway needs to verify a webhook for one integration."""
+
+    integration_id: str
+    deleted: bool
+    verification: str
+    secrets: tuple[str, ...]
+    token_hash: str | None
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def create_integration(
+    session: Session, organization_id: str, request: IntegrationCreate
+) -> CreatedIntegration:
+    """Connect a portal; an organization has at most one connected portal at a time."""
+    existing = session.scalars(
+        select(Integration).where(
+            Integration.organization_id == organization_id, Integration.deleted_at.is_(None)
+        )
+    ).first()
+    if existing is not None:
+        raise Conflict(
+            f"organization already has integration {existing.id} with portal "
+            f"{existing.portal_id}; delete it before connecting another portal"
+        )
+    integration = Integration(
+        id=str(uuid.uuid4()),
+        organization_id=organization_id,
+        portal_id=request.portal_id,
+        status=ACTIVE,
+        modules=request.module_set(),
+        invoiced_before=request.invoiced_before,
+        customer_duplication=request.customer_duplication,
+        restrict_project_creation=request.restrict_project_creation,
+        field_map=request.field_map,
+        verification=request.verification,
+        source=request.source.model_dump(mode="json") if request.source else None,
+    )
+    secret = token = None
+    if request.verification == "token":
+        token = "bwt_" + secrets.token_urlsafe(32)
+        integration.webhook_token_hash = hash_token(token)
+    else:
+        secret = new_webhook_secret()
+        integration.secrets.append(IntegrationSecret(secret=secret))
+    session.add(integration)
+    session.flush()
+    return CreatedIntegration(integration, secret, token)
+
+
+def get_integration(session: Session, organization_id: str, integration_id: str) -> Integration:
+    integration = session.get(Integration, integration_id)
+    if integration is None or integration.organization_id != organization_id:
+        raise NotFound(f"no integration {integration_id}")
+    return integration
+
+
+def rotate_secret(
+    session: Session, integration: Integration, overlap: timedelta
+) -> tuple[str, datetime]:
+    """Add a new signing secret; the current ones stay valid for ``overlap``.
+
+    Returns the new secret and when the previous ones stop being accepted.
+    """
+    if integration.verification != "signature":
+        raise Conflict("integration uses token verification; it has no signing secret")
+    now = utcnow()
+    for old in integration.secrets:
+        if old.expires_at is None or old.expires_at > now + overlap:
+            old.expires_at = now + overlap
+    secret = new_webhook_secret()
+    integration.secrets.append(IntegrationSecret(secret=secret, created_at=now))
+    session.flush()
+    return secret, now + overlap
+
+
+def webhook_credentials(session: Session, integration_id: str) -> WebhookCredentials | None:
+    """Credentials for verifying a webhook, or None for an unknown integration."""
+    integration = session.get(Integration, integration_id)
+    if integration is None:
+        return None
+    now = utcnow()
+    valid = tuple(
+        s.secret for s in integration.secrets if s.expires_at is None or s.expires_at > now
+    )
+    return WebhookCredentials(
+        integration_id=integration.id,
+        deleted=integration.deleted_at is not None,
+        verification=integration.verification,
+        secrets=valid,
+        token_hash=integration.webhook_token_hash,
+    )

@@ -1,0 +1,51 @@
+"""Wiring the worker from Settings: the pieces `billsync worker` and `run` start."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.consumer import ApplyConsumer, OutcomeListener
+from worker.messaging.connection import broker_connection
+from worker.messaging.publisher import Publisher
+from worker.messaging.topology import build_topology
+from worker.settings import Settings
+
+__all__ = ["ConsumerThread", "build_consumer"]
+
+log = logging.getLogger(__name__)
+
+
+def build_consumer(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    *,
+    publisher: Publisher | None = None,
+    on_outcomes: OutcomeListener | None = None,
+) -> ApplyConsumer:
+    topology = build_topology(settings)
+    return ApplyConsumer(
+        broker_connection(settings),
+        topology,
+        sessions,
+        publisher or Publisher(settings, topology),
+        settings,
+        on_outcomes=on_outcomes,
+    )
+
+
+class ConsumerThread(threading.Thread):
+    """Runs an ApplyConsumer until ``stop()``; reconnects on broker errors."""
+
+    def __init__(self, consumer: ApplyConsumer) -> None:
+        super().__init__(name="billsync-worker", daemon=True)
+        self.consumer = consumer
+
+    def run(self) -> None:
+        self.consumer.run()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.consumer.should_stop = True
+        self.join(timeout)
