@@ -8,7 +8,11 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from schemas import Module
+
 __all__ = ["ApiError", "register_error_handlers", "validation_details"]
+
+_UNION_TAGS = frozenset({*(m.value for m in Module), "deleted"})
 
 
 class ApiError(Exception):
@@ -38,11 +42,13 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     """
     details = []
     for error in exc.errors(include_url=False, include_input=False):
-        loc = [str(p) for p in error["loc"]]
-        if len(loc) > 1 and loc[1] in {"data", "event_id", "modified_at", "module", "action"}:
-            loc = loc[1:]
-        elif loc and loc[0] == "deleted":
-            loc = loc[1:]
+        raw = [str(p) for p in error["loc"]]
+        # A union tag stands at the start of an event's location (after the index in arrays).
+        loc = [
+            part
+            for i, part in enumerate(raw)
+            if not (part in _UNION_TAGS and (i == 0 or raw[i - 1].isdigit()))
+        ]
         details.append({"path": ".".join(loc), "message": error["msg"], "type": error["type"]})
     return details
 

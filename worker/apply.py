@@ -52,39 +52,36 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
     Raises whatever the database raises; the caller rolls back and retries.
     """
     integrations = _live_integrations(session, {m.integration_id for m in messages})
-    live = [m for m in messages if m.integration_id in integrations]
-    claimed = claim_events(session, {(m.integration_id, m.event_id) for m in live})
+    status = [SKIPPED] * len(messages)
+    live = [i for i, m in enumerate(messages) if m.integration_id in integrations]
+    claimed = claim_events(
+        session, {(messages[i].integration_id, messages[i].event_id) for i in live}
+    )
 
-    status: dict[int, str] = {id(m): SKIPPED for m in messages}
-    fresh: list[QueueMessage] = []
-    for message in live:
-        key = (message.integration_id, message.event_id)
+    fresh: list[int] = []
+    for index in live:
+        key = (messages[index].integration_id, messages[index].event_id)
         if key in claimed:
             claimed.discard(key)  # a second copy in the same batch is a duplicate
-            fresh.append(message)
+            fresh.append(index)
         else:
-            status[id(message)] = DUPLICATE
+            status[index] = DUPLICATE
 
     for module in Module:
-        of_module = [m for m in fresh if m.event.module == module]
+        of_module = [i for i in fresh if messages[i].event.module == module]
         if not of_module:
             continue
-        winners = _newest_per_record(of_module)
-        written = _write_module(session, module, winners, integrations)
-        for message in of_module:
-            won = winners.get(_record_key(message)) is message
-            applied = won and _record_key(message) in written
-            status[id(message)] = APPLIED if applied else STALE
+        winners = _newest_per_record(messages, of_module)
+        written = _write_module(
+            session, module, [messages[i] for i in winners.values()], integrations
+        )
+        for index in of_module:
+            key = _record_key(messages[index])
+            status[index] = APPLIED if winners[key] == index and key in written else STALE
 
     return [
-        Outcome(
-            m.event_id,
-            m.integration_id,
-            m.event.module.value,
-            m.event.action.value,
-            status[id(m)],
-        )
-        for m in messages
+        Outcome(m.event_id, m.integration_id, m.event.module.value, m.event.action.value, s)
+        for m, s in zip(messages, status, strict=True)
     ]
 
 
@@ -104,25 +101,28 @@ def _version(message: QueueMessage) -> tuple[Any, bool]:
     return (message.event.modified_at, isinstance(message.event, DeletedEvent))
 
 
-def _newest_per_record(messages: Iterable[QueueMessage]) -> dict[tuple[str, str], QueueMessage]:
-    newest: dict[tuple[str, str], QueueMessage] = {}
-    for message in messages:
-        key = _record_key(message)
+def _newest_per_record(
+    messages: Sequence[QueueMessage], indexes: Iterable[int]
+) -> dict[tuple[str, str], int]:
+    """For each record, the index of its newest event among ``indexes``."""
+    newest: dict[tuple[str, str], int] = {}
+    for index in indexes:
+        key = _record_key(messages[index])
         current = newest.get(key)
-        if current is None or _version(message) > _version(current):
-            newest[key] = message
+        if current is None or _version(messages[index]) > _version(messages[current]):
+            newest[key] = index
     return newest
 
 
 def _write_module(
     session: Session,
     module: Module,
-    winners: dict[tuple[str, str], QueueMessage],
+    winners: Sequence[QueueMessage],
     integrations: dict[str, RowContext],
 ) -> dict[tuple[str, str], int]:
     if module is Module.PROJECTS:
-        _write_primary_clients(session, winners.values(), integrations)
-    rows = [event_row(m.event, integrations[m.integration_id]) for m in winners.values()]
+        _write_primary_clients(session, winners, integrations)
+    rows = [event_row(m.event, integrations[m.integration_id]) for m in winners]
     _resolve_relations(session, module, rows)
     model = MODELS[module]
     keep = _KEEP_ON_UPDATE.get(model, ())
@@ -172,4 +172,4 @@ def _ids_by_source(
     stmt = select(table.integration_id, table.source_id, table.id).where(
         tuple_(table.integration_id, table.source_id).in_(list(keys))
     )
-    return {(i, s): row_id for i, s, row_id in session.execute(stmt).tuples()}
+    return {(i, s): row_id for i, s, row_id in session.execute(stmt)}

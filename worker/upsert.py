@@ -49,7 +49,7 @@ def claim_events(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple
             .on_conflict_do_nothing(index_elements=["integration_id", "event_id"])
             .returning(ProcessedEvent.integration_id, ProcessedEvent.event_id)
         )
-        claimed.update((i, e) for i, e in session.execute(stmt).tuples())
+        claimed.update((i, e) for i, e in session.execute(stmt))
     return claimed
 
 
@@ -95,6 +95,6 @@ def upsert_newer(
             set_={c: excluded[c] for c in columns},
             where=newer,
         ).returning(table.integration_id, table.source_id, table.id)
-        for integration_id, source_id, row_id in session.execute(stmt).tuples():
+        for integration_id, source_id, row_id in session.execute(stmt):
             written[(integration_id, source_id)] = row_id
     return written

@@ -1,0 +1,106 @@
+"""Test helpers: signing webhooks, reading the broker from outside with pika."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pika
+from standardwebhooks.webhooks import Webhook
+
+APPLY_QUEUE = "billsync.apply"
+DEAD_LETTER_QUEUE = "billsync.dead-letters"
+
+
+def signed_headers(
+    secret: str, body: bytes, *, msg_id: str | None = None, at: datetime | None = None
+) -> dict[str, str]:
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    at = at or datetime.now(UTC)
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body.decode()),
+    }
+
+
+def project_event(
+    source_id: str = "P1",
+    *,
+    name: str = "Website redesign",
+    at: str = "2026-11-24T10:00:00Z",
+    action: str = "updated",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "module": "projects",
+        "action": action,
+        "modified_at": at,
+        "data": {
+            "id": source_id,
+            "name": name,
+            "primary_client": {"id": "C1", "name": "Globex", "currency_code": "USD"},
+        },
+    }
+    if action == "deleted":
+        event["data"] = {"id": source_id}
+    if event_id:
+        event["event_id"] = event_id
+    return event
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+class BrokerProbe:
+    """Looks at RabbitMQ from outside billsync, with pika (an independent client)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _channel(self) -> tuple[pika.BlockingConnection, Any]:
+        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        return connection, connection.channel()
+
+    def depth(self, queue: str = APPLY_QUEUE) -> int:
+        connection, channel = self._channel()
+        try:
+            return int(channel.queue_declare(queue, passive=True).method.message_count)
+        finally:
+            connection.close()
+
+    def get(self, queue: str = APPLY_QUEUE) -> tuple[Any, Any, bytes] | None:
+        """Take one message (acked), as (method, properties, body), or None."""
+        connection, channel = self._channel()
+        try:
+            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            return None if method is None else (method, properties, body)
+        finally:
+            connection.close()
+
+    def reset(self) -> None:
+        """Delete billsync's queues so each test starts from nothing."""
+        connection, channel = self._channel()
+        try:
+            for queue in (APPLY_QUEUE, DEAD_LETTER_QUEUE):
+                channel.queue_delete(queue)
+        finally:
+            connection.close()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
