@@ -190,7 +190,10 @@ def worker(ctx: click.Context) -> None:
         consumer.should_stop = True
 
     _stop_on_signals(_stop)
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        consumer.close()
 
 
 # -- webhooks -----------------------------------------------------------------

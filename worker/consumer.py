@@ -84,6 +84,11 @@ class ApplyConsumer(ConsumerMixin):
         self._held: list[_Held] = []
         self._seq = itertools.count()
 
+    def close(self) -> None:
+        """Release the broker connections (after ``run`` returned)."""
+        self.connection.release()
+        self._publisher.close()
+
     # kombu wiring -----------------------------------------------------------
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> list[Any]:

@@ -22,7 +22,6 @@ def build_consumer(
     settings: Settings,
     sessions: sessionmaker[Session],
     *,
-    publisher: Publisher | None = None,
     on_outcomes: OutcomeListener | None = None,
 ) -> ApplyConsumer:
     topology = build_topology(settings)
@@ -30,7 +29,7 @@ def build_consumer(
         broker_connection(settings),
         topology,
         sessions,
-        publisher or Publisher(settings, topology),
+        Publisher(settings, topology),
         settings,
         on_outcomes=on_outcomes,
     )
@@ -44,7 +43,10 @@ class ConsumerThread(threading.Thread):
         self.consumer = consumer
 
     def run(self) -> None:
-        self.consumer.run()
+        try:
+            self.consumer.run()
+        finally:
+            self.consumer.close()
 
     def stop(self, timeout: float = 10.0) -> None:
         self.consumer.should_stop = True

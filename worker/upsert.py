@@ -45,11 +45,10 @@ def claim_events(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple
     for chunk in _chunks(rows):
         stmt = (
             _insert(session, ProcessedEvent)
-            .values(list(chunk))
             .on_conflict_do_nothing(index_elements=["integration_id", "event_id"])
             .returning(ProcessedEvent.integration_id, ProcessedEvent.event_id)
         )
-        claimed.update((i, e) for i, e in session.execute(stmt))
+        claimed.update((i, e) for i, e in session.execute(stmt, list(chunk)))
     return claimed
 
 
@@ -75,7 +74,7 @@ def upsert_newer(
     table: Any = model
     keep = _INSERT_ONLY | set(keep_on_update)
     for chunk in _chunks(rows):
-        stmt = _insert(session, model).values(list(chunk))
+        stmt = _insert(session, model)
         excluded = stmt.excluded
         columns: tuple[str, ...]
         if chunk[0]["deleted"]:
@@ -95,6 +94,8 @@ def upsert_newer(
             set_={c: excluded[c] for c in columns},
             where=newer,
         ).returning(table.integration_id, table.source_id, table.id)
-        for integration_id, source_id, row_id in session.execute(stmt):
+        # executemany: SQLAlchemy batches it into multi-row statements ("insertmanyvalues")
+        # and caches the compiled form, which a literal VALUES list would defeat.
+        for integration_id, source_id, row_id in session.execute(stmt, list(chunk)):
             written[(integration_id, source_id)] = row_id
     return written

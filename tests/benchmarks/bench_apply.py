@@ -1,0 +1,154 @@
+"""Apply throughput into PostgreSQL, against its baselines measured in the same run.
+
+    python -m tests.benchmarks.bench_apply [--events 20000]
+
+Prints events/s for:
+  batched       apply_batch, 200 events per transaction (what the worker does)
+  per-event     one transaction per event (the naive consumer; DESIGN §8 baseline)
+  raw upsert    a bare multi-row INSERT … ON CONFLICT DO UPDATE of the same rows,
+                with no dedupe or version check (the ceiling; DESIGN §8 baseline)
+and the ratios DESIGN §8 asks for (batched ≥ 10 × per-event, ≥ 0.25 × raw).
+Needs PostgreSQL (BILLSYNC_TEST_DATABASE_URL or 127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import make_url
+
+from schemas import QueueMessage, event_adapter
+from tests import servers
+from worker import migrate
+from worker.apply import apply_batch
+from worker.db import Integration, Organization, Task, make_sessionmaker
+from worker.rows import RowContext, event_row
+
+BATCH = 200
+
+
+def _events(integration_id: str, count: int, offset: int) -> list[QueueMessage]:
+    base = datetime(2026, 11, 24, tzinfo=UTC)
+    return [
+        QueueMessage(
+            event_id=f"e-{offset + n}",
+            integration_id=integration_id,
+            event=event_adapter.validate_python(
+                {
+                    "module": "tasks",
+                    "action": "updated",
+                    "modified_at": (base + timedelta(seconds=n)).isoformat(),
+                    "data": {
+                        "id": f"T{offset + n}",
+                        "project_id": f"P{n % 50}",
+                        "name": f"Task {n}",
+                    },
+                }
+            ),
+        )
+        for n in range(count)
+    ]
+
+
+def _integration(engine: Engine) -> str:
+    sessions = make_sessionmaker(engine)
+    org_id, integration_id = str(uuid.uuid4()), str(uuid.uuid4())
+    with sessions.begin() as session:
+        session.add(Organization(id=org_id, name="bench"))
+        session.flush()
+        session.add(
+            Integration(
+                id=integration_id,
+                organization_id=org_id,
+                portal_id=integration_id,
+                status="active",
+                modules=["projects"],
+            )
+        )
+    return integration_id
+
+
+def _timed(run: Callable[[], None], events: int) -> float:
+    started = time.perf_counter()
+    run()
+    return events / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    args = parser.parse_args()
+    n = args.events
+
+    server = make_url(servers.postgres_server_url())
+    name = f"billsync_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(server.set(database=name))
+    try:
+        migrate.upgrade(engine)
+        sessions = make_sessionmaker(engine)
+
+        def batched(messages: Sequence[QueueMessage]) -> None:
+            for start in range(0, len(messages), BATCH):
+                with sessions.begin() as session:
+                    apply_batch(session, messages[start : start + BATCH])
+
+        def per_event(messages: Sequence[QueueMessage]) -> None:
+            for message in messages:
+                with sessions.begin() as session:
+                    apply_batch(session, [message])
+
+        def raw(rows: Sequence[dict[str, Any]]) -> None:
+            for start in range(0, len(rows), BATCH):
+                with engine.begin() as connection:
+                    stmt = insert(Task)
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=["integration_id", "source_id"],
+                        set_={
+                            c: stmt.excluded[c] for c in ("name", "source_modified_at", "payload")
+                        },
+                    )
+                    # RETURNING makes SQLAlchemy batch rows into multi-row VALUES, as apply does.
+                    connection.execute(stmt.returning(Task.id), rows[start : start + BATCH])
+
+        per_event_n = max(1000, n // 10)
+        batched_events = _events(_integration(engine), n, 0)
+        per_event_events = _events(_integration(engine), per_event_n, 0)
+        raw_id = _integration(engine)
+        with sessions() as session:
+            org_id = session.get_one(Integration, raw_id).organization_id
+        raw_rows = [
+            event_row(m.event, RowContext(org_id, raw_id, None)) for m in _events(raw_id, n, 0)
+        ]
+        figures = {
+            "batched": _timed(lambda: batched(batched_events), n),
+            "per-event": _timed(lambda: per_event(per_event_events), per_event_n),
+            "raw upsert": _timed(lambda: raw(raw_rows), n),
+        }
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    print(f"apply into PostgreSQL, {n} task events (per-event: {per_event_n})")
+    for label, rate in figures.items():
+        print(f"  {label:<12} {rate:>10,.0f} events/s")
+    print(
+        f"  batched / per-event  = {figures['batched'] / figures['per-event']:.1f}x  (target >= 10)"
+    )
+    ratio = figures["batched"] / figures["raw upsert"]
+    print(f"  batched / raw upsert = {ratio:.2f}x (target >= 0.25)")
+
+
+if __name__ == "__main__":
+    main()
