@@ -12,6 +12,7 @@ import hashlib
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas import QueueMessage, WebhookEvent, event_adapter, events_adapter
@@ -20,7 +21,7 @@ from webhook_gateway.services import services
 from webhook_gateway.signatures import InvalidSignature, verify_signature, verify_token
 from worker.db import ProcessedEvent
 from worker.errors import BrokerUnavailable
-from worker.integrations import WebhookCredentials, webhook_credentials
+from worker.integrations import WebhookCredentials
 
 __all__ = ["blueprint"]
 
@@ -32,19 +33,15 @@ TOKEN_HEADER = "X-Billsync-Token"
 @blueprint.post("/webhooks/<integration_id>")
 def receive(integration_id: str) -> tuple[Response, int]:
     svc = services()
+    credentials = _credentials(integration_id)
+    body = _read_body(svc.settings.webhook_max_bytes)
+    _authenticate(credentials, body)
+    events, many = _parse(body)
+    messages = [
+        QueueMessage(event_id=_event_id(e, i, many), integration_id=integration_id, event=e)
+        for i, e in enumerate(events)
+    ]
     with svc.read() as session:
-        credentials = webhook_credentials(session, integration_id)
-        if credentials is None:
-            raise ApiError(404, "unknown_integration", f"no integration {integration_id}")
-        if credentials.deleted:
-            raise ApiError(409, "integration_deleted", f"integration {integration_id} was deleted")
-        body = _read_body(svc.settings.webhook_max_bytes)
-        _verify(credentials, body)
-        events, many = _parse(body)
-        messages = [
-            QueueMessage(event_id=_event_id(e, i, many), integration_id=integration_id, event=e)
-            for i, e in enumerate(events)
-        ]
         seen = _already_processed(session, integration_id, [m.event_id for m in messages])
 
     fresh = [m for m in messages if m.event_id not in seen]
@@ -67,6 +64,15 @@ def receive(integration_id: str) -> tuple[Response, int]:
     return jsonify({"items": results} if many else results[0]), 202
 
 
+def _credentials(integration_id: str, *, fresh: bool = False) -> WebhookCredentials:
+    credentials = services().credentials(integration_id, fresh=fresh)
+    if credentials is None:
+        raise ApiError(404, "unknown_integration", f"no integration {integration_id}")
+    if credentials.deleted:
+        raise ApiError(409, "integration_deleted", f"integration {integration_id} was deleted")
+    return credentials
+
+
 def _read_body(limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"body is over the {limit}-byte limit")
@@ -81,15 +87,25 @@ def _read_body(limit: int) -> bytes:
     return request.get_data(cache=True)
 
 
-def _verify(credentials: WebhookCredentials, body: bytes) -> None:
+def _authenticate(credentials: WebhookCredentials, body: bytes) -> None:
     try:
-        if credentials.verification == "token":
-            provided = request.headers.get(TOKEN_HEADER) or request.args.get("token")
-            verify_token(provided, credentials.token_hash)
-        else:
-            verify_signature(body, dict(request.headers), credentials.secrets)
-    except InvalidSignature as exc:
-        raise ApiError(401, "invalid_signature", str(exc)) from exc
+        _verify(credentials, body)
+    except InvalidSignature:
+        # The cached secrets may predate a rotation: check once more against the database.
+        fresh = _credentials(credentials.integration_id, fresh=True)
+        try:
+            _verify(fresh, body)
+        except InvalidSignature as exc:
+            raise ApiError(401, "invalid_signature", str(exc)) from exc
+
+
+def _verify(credentials: WebhookCredentials, body: bytes) -> None:
+    """Raise InvalidSignature unless the request is proven to come from the sender."""
+    if credentials.verification == "token":
+        provided = request.headers.get(TOKEN_HEADER) or request.args.get("token")
+        verify_token(provided, credentials.token_hash)
+    else:
+        verify_signature(body, dict(request.headers), credentials.secrets)
 
 
 def _parse(body: bytes) -> tuple[list[WebhookEvent], bool]:
@@ -127,8 +143,7 @@ def _event_id(event: WebhookEvent, index: int, many: bool) -> str:
 
 
 def _already_processed(session: Session, integration_id: str, event_ids: list[str]) -> set[str]:
-    rows = session.query(ProcessedEvent.event_id).filter(
+    stmt = select(ProcessedEvent.event_id).where(
         ProcessedEvent.integration_id == integration_id, ProcessedEvent.event_id.in_(event_ids)
     )
-    found: set[str] = {row[0] for row in rows}
-    return found
+    return set(session.scalars(stmt))

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Webhook ingress (DESIGN §4).
     webhook_max_bytes: int = Field(default=256 * 1024, gt=0)
     secret_rotation_overlap_hours: int = Field(default=24, ge=0)
+    credentials_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long the gateway caches webhook credentials."
+    )
 
     # Publishing: bounded so a request never hangs on a dead broker.
     publish_confirm_timeout_seconds: float = Field(default=5.0, gt=0)
