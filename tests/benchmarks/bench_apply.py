@@ -3,12 +3,13 @@
     python -m tests.benchmarks.bench_apply [--events 20000]
 
 Prints events/s for:
-  batched       apply_batch, 200 events per transaction (what the worker does)
+  consumer      the worker draining RabbitMQ into PostgreSQL (decode, apply, commit, ack)
+  batched       apply_batch, 200 events per transaction (the worker's database part)
   per-event     one transaction per event (the naive consumer; DESIGN §8 baseline)
   raw upsert    a bare multi-row INSERT … ON CONFLICT DO UPDATE of the same rows,
                 with no dedupe or version check (the ceiling; DESIGN §8 baseline)
 and the ratios DESIGN §8 asks for (batched ≥ 10 × per-event, ≥ 0.25 × raw).
-Needs PostgreSQL (BILLSYNC_TEST_DATABASE_URL or 127.0.0.1:5432).
+Needs PostgreSQL and RabbitMQ, found as the test suite finds them.
 """
 
 from __future__ import annotations
@@ -20,16 +21,22 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pika
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
 
-from schemas import QueueMessage, event_adapter
+from schemas import QueueMessage, event_adapter, routing_key
 from tests import servers
+from tests.support import BrokerProbe, wait_until
 from worker import migrate
 from worker.apply import apply_batch
 from worker.db import Integration, Organization, Task, make_sessionmaker
+from worker.messaging.publisher import Publisher
+from worker.messaging.topology import build_topology
 from worker.rows import RowContext, event_row
+from worker.runtime import ConsumerThread, build_consumer
+from worker.settings import Settings
 
 BATCH = 200
 
@@ -81,6 +88,41 @@ def _timed(run: Callable[[], None], events: int) -> float:
     return events / (time.perf_counter() - started)
 
 
+def _drain(messages: Sequence[QueueMessage], sessions: Any, engine: Engine) -> float:
+    """Queue ``messages`` on RabbitMQ (untimed), then time a worker applying them all."""
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        broker_url=servers.rabbitmq_url(),
+    )
+    probe = BrokerProbe(settings.broker_url)
+    probe.reset()
+    Publisher(settings, build_topology(settings)).declare_topology()
+    connection = pika.BlockingConnection(pika.URLParameters(settings.broker_url))
+    channel = connection.channel()
+    for message in messages:
+        channel.basic_publish(
+            "billsync.events",
+            routing_key(message),
+            message.model_dump_json().encode(),
+            pika.BasicProperties(content_type="application/json", delivery_mode=2),
+        )
+    connection.close()
+    wait_until(lambda: probe.depth() == len(messages), timeout=120)
+
+    applied = [0]
+    started = time.perf_counter()
+    thread = ConsumerThread(
+        build_consumer(
+            settings, sessions, on_outcomes=lambda o: applied.__setitem__(0, applied[0] + len(o))
+        )
+    )
+    thread.start()
+    wait_until(lambda: applied[0] >= len(messages), timeout=600, interval=0.01)
+    rate = len(messages) / (time.perf_counter() - started)
+    thread.stop()
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
@@ -129,7 +171,9 @@ def main() -> None:
         raw_rows = [
             event_row(m.event, RowContext(org_id, raw_id, None)) for m in _events(raw_id, n, 0)
         ]
+        consumer_events = _events(_integration(engine), n, 0)
         figures = {
+            "consumer": _drain(consumer_events, sessions, engine),
             "batched": _timed(lambda: batched(batched_events), n),
             "per-event": _timed(lambda: per_event(per_event_events), per_event_n),
             "raw upsert": _timed(lambda: raw(raw_rows), n),
