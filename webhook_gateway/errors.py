@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from schemas import Module
 
-__all__ = ["ApiError", "register_error_handlers", "validation_details"]
+__all__ = ["ApiError", "invalid_body", "register_error_handlers", "validation_details"]
 
 _UNION_TAGS = frozenset({*(m.value for m in Module), "deleted"})
 
@@ -51,6 +51,18 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
         ]
         details.append({"path": ".".join(loc), "message": error["msg"], "type": error["type"]})
     return details
+
+
+def invalid_body(exc: ValidationError, what: str) -> ApiError:
+    """400 when pydantic could not parse the JSON at all, else 422 with field paths."""
+    if any(e["type"] == "json_invalid" for e in exc.errors()):
+        return ApiError(400, "malformed_json", "the body is not valid JSON")
+    return ApiError(
+        422,
+        "validation_failed",
+        f"the {what} does not match the contract",
+        details=validation_details(exc),
+    )
 
 
 def _json_error(error: ApiError) -> tuple[Response, int]:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from schemas.api import IntegrationCreate, IntegrationCreated
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import ApiError, validation_details
+from webhook_gateway.errors import ApiError, invalid_body
 from webhook_gateway.services import services
 from worker.db import Integration
 from worker.errors import Conflict, NotFound
@@ -26,14 +26,7 @@ def _body(model: type[IntegrationCreate]) -> IntegrationCreate:
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise ApiError(400, "malformed_json", "the body is not valid JSON") from exc
-        raise ApiError(
-            422,
-            "validation_failed",
-            "the request does not match the contract",
-            details=validation_details(exc),
-        ) from exc
+        raise invalid_body(exc, "request") from exc
 
 
 def _public(integration: Integration) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas import QueueMessage, WebhookEvent, event_adapter, events_adapter
-from webhook_gateway.errors import ApiError, validation_details
+from webhook_gateway.errors import ApiError, invalid_body
 from webhook_gateway.services import services
 from webhook_gateway.signatures import InvalidSignature, verify_signature, verify_token
 from worker.db import ProcessedEvent
@@ -118,14 +118,7 @@ def _parse(body: bytes) -> tuple[list[WebhookEvent], bool]:
             return events, True
         return [event_adapter.validate_json(body)], False
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise ApiError(400, "malformed_json", "the body is not valid JSON") from exc
-        raise ApiError(
-            422,
-            "validation_failed",
-            "the event does not match the contract",
-            details=validation_details(exc),
-        ) from exc
+        raise invalid_body(exc, "event") from exc
 
 
 def _event_id(event: WebhookEvent, index: int, many: bool) -> str:

@@ -87,22 +87,29 @@ def _setup(env: dict[str, str], service: Service) -> tuple[dict[str, str], dict[
     return auth, integration
 
 
+def send_event(
+    env: dict[str, str],
+    service: Service,
+    integration_id: str,
+    secret: str,
+    event: dict[str, Any],
+    tmp_path: Path,
+) -> subprocess.CompletedProcess[str]:
+    """`billsync webhook send` of ``event`` to the running service."""
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event))
+    url = f"{service.url}/webhooks/{integration_id}"
+    return billsync(env, "webhook", "send", str(event_file), "--url", url, "--secret", secret)
+
+
 def test_billsync_run_applies_a_signed_webhook_sent_with_billsync_webhook_send(
     embedded_env: dict[str, str], service: Service, tmp_path: Path
 ) -> None:
     auth, integration = _setup(embedded_env, service)
-    event_file = tmp_path / "event.json"
-    event_file.write_text(json.dumps(project_event(name="Apollo", event_id="e-1")))
+    event = project_event(name="Apollo", event_id="e-1")
 
-    sent = billsync(
-        embedded_env,
-        "webhook",
-        "send",
-        str(event_file),
-        "--url",
-        f"{service.url}/webhooks/{integration['id']}",
-        "--secret",
-        integration["webhook_secret"],
+    sent = send_event(
+        embedded_env, service, integration["id"], integration["webhook_secret"], event, tmp_path
     )
 
     assert sent.returncode == 0, sent.stderr
@@ -117,18 +124,8 @@ def test_webhook_send_with_a_wrong_secret_exits_non_zero_with_the_answer(
     embedded_env: dict[str, str], service: Service, tmp_path: Path
 ) -> None:
     _, integration = _setup(embedded_env, service)
-    event_file = tmp_path / "event.json"
-    event_file.write_text(json.dumps(project_event()))
-    sent = billsync(
-        embedded_env,
-        "webhook",
-        "send",
-        str(event_file),
-        "--url",
-        f"{service.url}/webhooks/{integration['id']}",
-        "--secret",
-        "whsec_" + "A" * 44,
-    )
+    wrong = "whsec_" + "A" * 44
+    sent = send_event(embedded_env, service, integration["id"], wrong, project_event(), tmp_path)
     assert sent.returncode == 1
     assert "401" in sent.stdout and "invalid_signature" in sent.stdout
 
