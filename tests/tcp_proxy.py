@@ -6,6 +6,10 @@ import socket
 import threading
 from types import TracebackType
 
+from sqlalchemy.engine import make_url
+
+from worker.settings import Settings
+
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops and refuses connections."""
@@ -78,3 +82,12 @@ class TcpProxy:
                     sock.close()
                 except OSError:
                     pass
+
+
+def broker_through_proxy(settings: Settings) -> tuple[TcpProxy, Settings]:
+    """A proxy in front of the settings' RabbitMQ, and settings that go through it."""
+    url = make_url(settings.broker_url.replace("amqp://", "postgresql://", 1))
+    port = url.port or 5672
+    proxy = TcpProxy((url.host or "127.0.0.1", port))
+    proxied = settings.broker_url.replace(f":{port}", f":{proxy.port}", 1)
+    return proxy, settings.model_copy(update={"broker_url": proxied})

@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage
 from tests.conftest import Connected, Org
 from tests.support import BrokerProbe, dumps, project_event, signed_headers
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import broker_through_proxy
 from webhook_gateway import create_app
 from worker.db import Integration, ProcessedEvent
 from worker.db.base import utcnow
@@ -256,11 +255,8 @@ def test_broker_unreachable_is_503_with_retry_after_and_nothing_published_later(
     broker: BrokerProbe,
     org: Org,
 ) -> None:
-    url = make_url(settings.broker_url.replace("amqp://", "postgresql://", 1))
-    with TcpProxy((url.host or "127.0.0.1", url.port or 5672)) as proxy:
-        proxied = settings.model_copy(
-            update={"broker_url": settings.broker_url.replace(f":{url.port}", f":{proxy.port}")}
-        )
+    proxy, proxied = broker_through_proxy(settings)
+    with proxy:
         publisher = Publisher(proxied, build_topology(proxied))
         client = create_app(proxied, publisher=publisher, sessions=pg_sessions).test_client()
         created = client.post("/api/v1/integrations", json={"portal_id": "p"}, headers=org.auth())
