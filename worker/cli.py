@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 import click
 import httpx
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from worker import migrate
@@ -245,15 +248,14 @@ def webhook_send(
 # -- helpers --------------------------------------------------------------------
 
 
-def _ready_sessions(settings: Settings) -> Any:
+def _ready_sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on a database migrated to head (every command may be the first run)."""
     engine = make_engine(settings)
     migrate.upgrade(engine)
     return make_sessionmaker(engine)
 
 
 def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url.split("+", 1)[1] if url.startswith("sqla+") else url).render_as_string(
             hide_password=True
@@ -265,8 +267,6 @@ def _redacted(url: str) -> str:
 def _stop_on_signals(stop: Any) -> None:
     def handler(signum: int, _frame: Any) -> None:
         # serve_forever's shutdown blocks until the loop exits: call it off-thread.
-        import threading
-
         threading.Thread(target=stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, handler)
