@@ -277,3 +277,30 @@ def test_broker_unreachable_is_503_with_retry_after_and_nothing_published_later(
         time.sleep(1.5)
         assert broker.depth() == 0
         publisher.close()
+
+
+# -- secret rotation ---------------------------------------------------------------------------
+
+
+def test_after_a_rotation_both_the_old_and_the_new_secret_are_accepted(
+    client: FlaskClient, integration: Connected, org: Org, broker: BrokerProbe
+) -> None:
+    assert _post(client, integration, project_event(event_id="before")).status_code == 202
+    rotated = client.post(
+        f"/api/v1/integrations/{integration.id}/secrets/rotate", headers=org.auth()
+    )
+    assert rotated.status_code == 201
+    new = Connected(integration.id, rotated.get_json()["webhook_secret"])
+
+    assert _post(client, new, project_event(event_id="with-new")).status_code == 202
+    assert _post(client, integration, project_event(event_id="with-old")).status_code == 202
+    assert broker.depth() == 3
+
+
+def test_a_viewer_cannot_rotate_the_secret(
+    client: FlaskClient, integration: Connected, org: Org
+) -> None:
+    response = client.post(
+        f"/api/v1/integrations/{integration.id}/secrets/rotate", headers=org.auth("viewer")
+    )
+    assert response.status_code == 403
