@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 __all__ = [
+    "CustomerCreate",
     "ErrorBody",
+    "FieldMap",
+    "FieldMapping",
+    "InvoiceUserCreate",
+    "ProjectCreate",
     "IntegrationCreate",
     "IntegrationCreated",
     "PullSource",
@@ -16,6 +21,31 @@ __all__ = [
 ]
 
 ModuleName = Literal["projects", "milestones", "tasklists", "tasks", "bugs", "timesheets", "users"]
+FieldType = Literal["text", "number", "decimal", "date", "boolean"]
+MappedModule = Literal["projects", "tasks"]
+
+
+class FieldMapping(BaseModel):
+    """One portal custom field copied into one invoicing custom field of the same type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=100, description="Portal custom field label.")
+    source_type: FieldType
+    target: str = Field(min_length=1, max_length=100, description="Invoicing custom field.")
+    target_type: FieldType
+
+    @model_validator(mode="after")
+    def _same_type(self) -> FieldMapping:
+        if self.source_type != self.target_type:
+            raise ValueError(
+                f"cannot map {self.source!r} ({self.source_type}) to {self.target!r} "
+                f"({self.target_type}): a custom field maps only to a field of the same type"
+            )
+        return self
+
+
+FieldMap = dict[MappedModule, list[FieldMapping]]
 
 
 class ErrorBody(BaseModel):
@@ -41,13 +71,52 @@ class IntegrationCreate(BaseModel):
     invoiced_before: date | None = None
     customer_duplication: Literal["clone", "overwrite"] = "overwrite"
     restrict_project_creation: bool = False
-    field_map: dict[str, str] = Field(default_factory=dict)
+    field_map: FieldMap = Field(default_factory=dict)
     verification: Literal["signature", "token"] = "signature"
     source: PullSource | None = None
 
     def module_set(self) -> list[str]:
         """The selected modules; projects are always implied."""
         return sorted({"projects", *self.modules})
+
+
+class CustomerCreate(BaseModel):
+    """A customer made on the invoicing side (POST /api/v1/customers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    email: EmailStr | None = None
+    currency_code: str = Field(min_length=3, max_length=3)
+    crm_id: str | None = Field(default=None, max_length=64)
+
+
+class InvoiceUserCreate(BaseModel):
+    """A user of the invoicing organization (POST /api/v1/users)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    email: EmailStr
+
+
+class ProjectCreate(BaseModel):
+    """A project made on the invoicing side (POST /api/v1/projects)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    customer_id: int
+    billing_type: (
+        Literal[
+            "fixed_cost_for_project",
+            "based_on_project_hours",
+            "based_on_task_hours",
+            "based_on_staff_hours",
+        ]
+        | None
+    ) = None
+    crm_id: str | None = Field(default=None, max_length=64)
 
 
 class IntegrationCreated(BaseModel):

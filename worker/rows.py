@@ -6,7 +6,7 @@ are named here (``RELATIONS``) and resolved to billsync ids by ``apply``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -15,7 +15,6 @@ from schemas.envelope import DeletedEvent
 from schemas.payloads import (
     BugData,
     MilestoneData,
-    PrimaryClient,
     ProjectData,
     TaskData,
     TasklistData,
@@ -34,8 +33,11 @@ from worker.db import (
     Timesheet,
 )
 from worker.db.base import utcnow
+from worker.rules.field_map import mapped_custom_fields
+from worker.rules.staff import normalize_email
+from worker.rules.timesheets import billing_status
 
-__all__ = ["MODELS", "RELATIONS", "Relation", "RowContext", "customer_row", "event_row"]
+__all__ = ["MODELS", "RELATIONS", "Relation", "RowContext", "event_row"]
 
 MODELS: dict[Module, type[SyncedRecord]] = {
     Module.PROJECTS: Project,
@@ -76,9 +78,14 @@ RELATIONS: dict[Module, tuple[Relation, ...]] = {
 
 @dataclass(frozen=True)
 class RowContext:
+    """The integration settings that shape a row."""
+
     organization_id: str
     integration_id: str
     invoiced_before: date | None
+    modules: frozenset[str] = frozenset({"projects"})
+    field_map: dict[str, Any] = field(default_factory=dict)
+    customer_duplication: str = "overwrite"
 
 
 def _bookkeeping(ctx: RowContext, source_id: str, event: WebhookEvent) -> dict[str, Any]:
@@ -104,20 +111,7 @@ def event_row(event: WebhookEvent, ctx: RowContext) -> dict[str, Any]:
     return row
 
 
-def customer_row(client: PrimaryClient, event: WebhookEvent, ctx: RowContext) -> dict[str, Any]:
-    """A project's primary client as a customer row, versioned by the project event."""
-    row = _bookkeeping(ctx, client.id, event)
-    row.update(
-        payload=client.model_dump(mode="json"),
-        name=client.name,
-        email=client.email,
-        currency_code=client.currency_code,
-        crm_id=client.crm_id,
-    )
-    return row
-
-
-def _project(data: Any, _ctx: RowContext) -> dict[str, Any]:
+def _project(data: Any, ctx: RowContext) -> dict[str, Any]:
     assert isinstance(data, ProjectData)
     return {
         "name": data.name,
@@ -127,7 +121,8 @@ def _project(data: Any, _ctx: RowContext) -> dict[str, Any]:
         "rate": data.rate,
         "budget_value": data.budget_value,
         "customer_source_id": data.primary_client.id if data.primary_client else None,
-        "custom_fields": data.custom_fields,
+        "custom_fields": mapped_custom_fields(data.custom_fields, ctx.field_map.get("projects")),
+        "crm_id": (data.model_extra or {}).get("crm_id"),
     }
 
 
@@ -151,7 +146,7 @@ def _tasklist(data: Any, _ctx: RowContext) -> dict[str, Any]:
     }
 
 
-def _task(data: Any, _ctx: RowContext) -> dict[str, Any]:
+def _task(data: Any, ctx: RowContext) -> dict[str, Any]:
     assert isinstance(data, TaskData)
     return {
         "project_source_id": data.project_id,
@@ -161,7 +156,7 @@ def _task(data: Any, _ctx: RowContext) -> dict[str, Any]:
         "status": data.status,
         "billing_type": data.billing_type,
         "rate": data.rate,
-        "custom_fields": data.custom_fields,
+        "custom_fields": mapped_custom_fields(data.custom_fields, ctx.field_map.get("tasks")),
     }
 
 
@@ -177,7 +172,12 @@ def _bug(data: Any, _ctx: RowContext) -> dict[str, Any]:
 
 def _user(data: Any, _ctx: RowContext) -> dict[str, Any]:
     assert isinstance(data, UserData)
-    return {"name": data.name, "email": data.email, "role": data.role, "active": data.active}
+    return {
+        "name": data.name,
+        "email": normalize_email(data.email),
+        "role": data.role,
+        "active": data.active,
+    }
 
 
 def _timesheet(data: Any, ctx: RowContext) -> dict[str, Any]:
@@ -195,13 +195,6 @@ def _timesheet(data: Any, ctx: RowContext) -> dict[str, Any]:
         "name": data.name,
         "notes": data.notes,
     }
-
-
-def billing_status(log_date: date, invoiced_before: date | None) -> str:
-    """Logged before the integration's "invoiced before" date → invoiced, else unbilled."""
-    if invoiced_before is not None and log_date < invoiced_before:
-        return "invoiced"
-    return "unbilled"
 
 
 _COLUMNS = {

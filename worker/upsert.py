@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from worker.db import ProcessedEvent, SyncedRecord
 from worker.db.base import utcnow
 
-__all__ = ["claim_events", "upsert_newer"]
+__all__ = ["claim_events", "insert_missing", "upsert_newer"]
 
 # Columns an update from the source must never change once the row exists.
 _INSERT_ONLY = frozenset({"id", "organization_id", "integration_id", "source_id", "created_at"})
@@ -99,3 +99,16 @@ def upsert_newer(
         for integration_id, source_id, row_id in session.execute(stmt, list(chunk)):
             written[(integration_id, source_id)] = row_id
     return written
+
+
+def insert_missing(
+    session: Session,
+    model: type[Any],
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str] = ("integration_id", "source_id"),
+) -> None:
+    """Insert the rows whose ``key`` is not stored yet; leave the stored ones alone."""
+    for chunk in _chunks(rows):
+        stmt = _insert(session, model).on_conflict_do_nothing(index_elements=list(key))
+        session.execute(stmt, list(chunk))

@@ -173,7 +173,12 @@ def timesheet(log_date: str) -> dict[str, Any]:
 
 
 def test_billing_status_follows_the_invoiced_before_date(sessions: sessionmaker[Session]) -> None:
-    apply(sessions, message("a", timesheet("2026-10-31")), message("b", timesheet("2026-11-01")))
+    apply(
+        sessions,
+        message("p", project_event()),
+        message("a", timesheet("2026-10-31")),
+        message("b", timesheet("2026-11-01")),
+    )
     with sessions() as session:
         statuses = dict(list(session.execute(select(Timesheet.log_date, Timesheet.billing_status))))
     assert statuses == {date(2026, 10, 31): "invoiced", date(2026, 11, 1): "unbilled"}

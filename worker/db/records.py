@@ -24,6 +24,7 @@ __all__ = [
     "Customer",
     "Milestone",
     "Project",
+    "ProjectStaff",
     "StaffUser",
     "SyncedRecord",
     "Task",
@@ -78,6 +79,7 @@ class Project(SyncedRecord, Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     custom_fields: Mapped[dict[str, Any] | None]
     standalone: Mapped[bool] = mapped_column(default=False)
+    crm_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class _ProjectChild:
@@ -133,6 +135,15 @@ class StaffUser(SyncedRecord, Base):
     kind: Mapped[str] = mapped_column(String(32), default="inactive_timesheet_staff")
 
 
+class ProjectStaff(Base):
+    """A staff user who logged time on a project."""
+
+    __tablename__ = "project_staff"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+
+
 class Timesheet(_ProjectChild, SyncedRecord, Base):
     """A time log: task log, bug log, or general (project-level) log."""
 
@@ -153,6 +164,8 @@ class Timesheet(_ProjectChild, SyncedRecord, Base):
     notes: Mapped[str | None] = mapped_column(Text)
 
 
+Index("ix_customers_match", Customer.organization_id, Customer.email)
+Index("ix_staff_users_email", StaffUser.organization_id, StaffUser.email)
 Index(
     "ix_timesheets_billing",
     Timesheet.organization_id,

@@ -102,9 +102,13 @@ class SyncError(Base):
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     resolved: Mapped[bool] = mapped_column(default=False)
     last_payload: Mapped[dict[str, Any] | None]
+    details: Mapped[dict[str, Any] | None]
+    # The portal id of the missing record this refusal waits for (auto-heal looks it up).
+    depends_on: Mapped[str | None] = mapped_column(String(64))
 
 
 Index("ix_sync_errors_open", SyncError.integration_id, SyncError.resolved, SyncError.module)
+Index("ix_sync_errors_waiting", SyncError.integration_id, SyncError.depends_on)
 
 
 class SyncRun(Base):

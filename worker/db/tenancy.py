@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from worker.db.base import Base, utcnow
@@ -36,9 +36,13 @@ class ApiToken(Base):
 
 
 class InvoiceUser(Base):
-    """A user of the invoicing organization (matched by email against portal users)."""
+    """A user of the invoicing organization (matched by email against portal users).
+
+    Emails are stored lower-cased so matching is exact and indexed.
+    """
 
     __tablename__ = "invoice_users"
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))

@@ -1,0 +1,37 @@
+"""The integration's field map: which portal custom fields land in which invoicing ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["STANDARD_FIELDS", "mapped_custom_fields"]
+
+# Standard fields always synced, per module (shown in the sync history).
+STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
+    "projects": (
+        "name",
+        "status",
+        "currency_code",
+        "billing_type",
+        "rate",
+        "budget_value",
+        "owner",
+        "primary_client",
+    ),
+    "tasks": ("name", "tasklist_id", "milestone_id", "status", "billing_type", "rate", "owners"),
+}
+
+
+def mapped_custom_fields(
+    custom_fields: dict[str, Any], mappings: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """Custom fields as the invoicing side names them.
+
+    With no mapping for the module, the portal's custom fields are kept as they came;
+    with one, only the mapped fields are kept, under their invoicing names.
+    """
+    if not mappings:
+        return dict(custom_fields)
+    return {
+        m["target"]: custom_fields[m["source"]] for m in mappings if m["source"] in custom_fields
+    }

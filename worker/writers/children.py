@@ -1,0 +1,48 @@
+"""Milestones, task lists, tasks and bugs: written only under a synced project."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from schemas import Module, QueueMessage
+from worker.db import Project
+from worker.rows import MODELS, event_row
+from worker.rules.reasons import RELATED_PROJECT_MISSING
+from worker.writers.common import (
+    BatchContext,
+    ModuleResult,
+    ids_by_source,
+    record_key,
+    refusal,
+    resolve_relations,
+    write_rows,
+)
+
+__all__ = ["write_children"]
+
+
+def write_children(
+    batch: BatchContext, module: Module, messages: Sequence[QueueMessage]
+) -> ModuleResult:
+    """Refuse upserts whose project is not synced (``related_project_missing``); write the rest."""
+    result = ModuleResult()
+    pairs = [(m, event_row(m.event, batch.integrations[m.integration_id])) for m in messages]
+    live_projects = ids_by_source(
+        batch.session,
+        Project,
+        ((r["integration_id"], r["project_source_id"]) for _, r in pairs),
+        live_only=True,
+    )
+    rows = []
+    for message, row in pairs:
+        project_key = (row["integration_id"], row["project_source_id"])
+        if not row["deleted"] and project_key not in live_projects:
+            batch.refusals.append(
+                refusal(message, RELATED_PROJECT_MISSING, depends_on=row["project_source_id"])
+            )
+            result.refused.add(record_key(message))
+            continue
+        rows.append(row)
+    resolve_relations(batch.session, module, rows)
+    result.applied = write_rows(batch.session, MODELS[module], rows)
+    return result
