@@ -11,7 +11,7 @@ import logging
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from webhook_gateway import health, management, records, webhooks
+from webhook_gateway import health, invoicing, management, records, webhooks
 from webhook_gateway.errors import register_error_handlers
 from webhook_gateway.services import Services
 from worker.db import make_engine, make_sessionmaker
@@ -49,6 +49,7 @@ def create_app(
         webhooks.blueprint,
         management.blueprint,
         records.blueprint,
+        invoicing.blueprint,
         health.blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -6,27 +6,20 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import ValidationError
 
 from schemas.api import IntegrationCreate, IntegrationCreated
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import ApiError, invalid_body
+from webhook_gateway.errors import ApiError
+from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.db import Integration
+from worker.error_summary import list_errors
 from worker.errors import Conflict, NotFound
 from worker.integrations import create_integration, get_integration, rotate_secret
 
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("management", __name__, url_prefix="/api/v1")
-
-
-def _body(model: type[IntegrationCreate]) -> IntegrationCreate:
-    raw = request.get_data(cache=True)
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        raise invalid_body(exc, "request") from exc
 
 
 def _public(integration: Integration) -> dict[str, Any]:
@@ -50,7 +43,7 @@ def _public(integration: Integration) -> dict[str, Any]:
 @blueprint.post("/integrations")
 @require("admin")
 def create() -> tuple[Response, int]:
-    body = _body(IntegrationCreate)
+    body = parse_body(IntegrationCreate)
     try:
         with services().write() as session:
             created = create_integration(session, principal().organization_id, body)
@@ -98,6 +91,49 @@ def rotate(integration_id: str) -> tuple[Response, int]:
     return jsonify(
         {"webhook_secret": secret, "previous_secrets_expire_at": expires.isoformat()}
     ), 201
+
+
+ERROR_FIELDS = (
+    "module",
+    "source_id",
+    "reason",
+    "message",
+    "resolution",
+    "count",
+    "first_seen",
+    "last_seen",
+    "resolved",
+)
+
+
+@blueprint.get("/integrations/<integration_id>/errors")
+@require("viewer")
+def errors(integration_id: str) -> Response:
+    """The error summary grouped by module; filters module, reason, status=open|resolved|all."""
+    status = request.args.get("status", "open")
+    if status not in ("open", "resolved", "all"):
+        raise ApiError(422, "invalid_query", "status must be open, resolved or all")
+    with services().read() as session:
+        _find(session, integration_id)
+        rows = list_errors(
+            session,
+            integration_id,
+            module=request.args.get("module"),
+            reason=request.args.get("reason"),
+            resolved=None if status == "all" else status == "resolved",
+        )
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            entry = {name: _json(getattr(row, name)) for name in ERROR_FIELDS}
+            entry["payload"] = row.last_payload
+            if row.details:
+                entry["details"] = row.details
+            grouped.setdefault(row.module, []).append(entry)
+    return jsonify({"modules": grouped, "total": len(rows)})
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _find(session: Any, integration_id: str) -> Integration:

@@ -29,7 +29,9 @@ def _limit() -> int:
 @require("viewer")
 def list_view(name: str) -> Response:
     resource = RESOURCES[name]
-    filters = {k: v for k, v in request.args.items() if k in resource.filters}
+    filters = {
+        k: v for k, v in request.args.items() if k in resource.filters or k in resource.links
+    }
     try:
         with services().read() as session:
             page = list_records(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +21,7 @@ from worker.db import (
     Customer,
     Milestone,
     Project,
+    ProjectStaff,
     StaffUser,
     SyncedRecord,
     Task,
@@ -35,11 +36,20 @@ __all__ = [
     "InvalidFilter",
     "Page",
     "Resource",
+    "serialize",
     "get_record",
     "list_records",
 ]
 
 _COMMON = ("id", "source_id", "integration_id", "source_modified_at")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A filter through a link table: ids in ``record`` where ``on`` equals the value."""
+
+    record: Any
+    on: Any
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class Resource:
     model: type[SyncedRecord]
     fields: tuple[str, ...]
     filters: tuple[str, ...] = ()
+    links: dict[str, Link] = field(default_factory=dict)
 
 
 RESOURCES: dict[str, Resource] = {
@@ -111,7 +122,12 @@ RESOURCES: dict[str, Resource] = {
         ("project_id", "billing_status", "task_id", "bug_id", "staff_id"),
     ),
     "customers": Resource(Customer, (*_COMMON, "name", "email", "currency_code", "crm_id")),
-    "staff": Resource(StaffUser, (*_COMMON, "name", "email", "role", "active", "kind")),
+    "staff": Resource(
+        StaffUser,
+        (*_COMMON, "name", "email", "role", "active", "kind"),
+        ("kind",),
+        links={"project_id": Link(ProjectStaff.staff_id, ProjectStaff.project_id)},
+    ),
 }
 
 
@@ -183,6 +199,11 @@ def list_records(
     model: Any = resource.model
     stmt = _scoped(resource, organization_id)
     for name, value in filters.items():
+        link = resource.links.get(name)
+        if link is not None:
+            linked = select(link.record).where(link.on == _typed(link.on, name, value))
+            stmt = stmt.where(model.id.in_(linked))
+            continue
         column = getattr(model, name)
         stmt = stmt.where(column == _typed(column, name, value))
     if cursor:
