@@ -81,7 +81,7 @@ def create_integration(
         invoiced_before=request.invoiced_before,
         customer_duplication=request.customer_duplication,
         restrict_project_creation=request.restrict_project_creation,
-        field_map=request.field_map,
+        field_map=request.model_dump(mode="json")["field_map"],
         verification=request.verification,
         source=request.source.model_dump(mode="json") if request.source else None,
     )

@@ -82,6 +82,7 @@ def upsert_newer(
         else:
             columns = tuple(c for c in chunk[0] if c not in keep)
         newer = or_(
+            table.source_modified_at.is_(None),  # a local row adopted by the sync
             excluded.source_modified_at > table.source_modified_at,
             and_(
                 excluded.source_modified_at == table.source_modified_at,

@@ -125,13 +125,20 @@ class _Lookups:
         project_keys = {(i, d.project_id) for i, d in logs}
         projects = ids_by_source(session, Project, project_keys, live_only=True)
         missing = project_keys - projects.keys()
-        refused: set[Key] = set()
-        if missing:
-            refused = {
+        # Refused for lack of a primary customer: earlier (error summary) or in this batch.
+        refused = {
+            (r.integration_id, r.source_id)
+            for r in batch.refusals
+            if r.module == "projects" and r.reason is NO_PRIMARY_CUSTOMER
+        }
+        if missing - refused:
+            refused |= {
                 (i, s)
                 for i, s in session.execute(
                     select(SyncError.integration_id, SyncError.source_id).where(
-                        tuple_(SyncError.integration_id, SyncError.source_id).in_(list(missing)),
+                        tuple_(SyncError.integration_id, SyncError.source_id).in_(
+                            list(missing - refused)
+                        ),
                         SyncError.module == "projects",
                         SyncError.reason == NO_PRIMARY_CUSTOMER.code,
                         SyncError.resolved.is_(False),
