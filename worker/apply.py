@@ -15,18 +15,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from schemas import Module, QueueMessage, event_adapter
 from schemas.envelope import DeletedEvent
-from worker.db import Integration
+from worker.db import Integration, SyncError
 from worker.error_summary import open_waiting, record_refusals, resolve_records
-from worker.rows import RowContext
+from worker.rows import MODELS, RELATIONS, RowContext
 from worker.upsert import claim_events
 from worker.writers.children import write_children
-from worker.writers.common import BatchContext, Key, ModuleResult, record_key
-from worker.writers.projects import write_projects
+from worker.writers.common import BatchContext, Key, ModuleResult, backfill_links, record_key
+from worker.writers.projects import link_clients, write_projects
 from worker.writers.timesheets import write_timesheets
 from worker.writers.users import write_users
 
@@ -84,19 +84,29 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
     for module in Module:
         indexes = [i for i in fresh if messages[i].event.module == module]
         winners = _newest_per_record(messages, indexes)
-        healing = _waiting(batch, module, written, exclude=winners.keys())
+        waiting = _waiting(batch, module, written)
+        healing = _heal_unless_outdated(messages, winners, [m for m, _ in waiting.values()])
         if not winners and not healing:
             continue
+        if module is Module.PROJECTS:
+            link_clients(
+                batch, [messages[i] for i in indexes if winners.get(_key(messages[i])) != i]
+            )
         refusals_before = len(batch.refusals)
-        result = WRITERS[module](batch, [messages[i] for i in winners.values()] + healing)
-        _drop_repeated_refusals(batch, refusals_before, {record_key(m) for m in healing})
-        written[module] = result.applied
-        _resolve_applied(batch, module, result.applied)
+        batch_messages = [messages[i] for i in winners.values()] + healing
+        result = WRITERS[module](batch, batch_messages)
+        _settle_heal_attempts(batch, refusals_before, waiting)
+        # A refused record changes what waits for it too (e.g. a project without a
+        # primary customer turns "project missing" into "project without primary customer").
+        written[module] = result.applied | result.refused
+        _resolve_decided(batch, module, result, batch_messages)
+        _backfill(batch, module, result.applied)
         for index in indexes:
             key = _key(messages[index])
-            if key in result.refused and winners[key] == index:
+            won = winners.get(key) == index
+            if won and key in result.refused:
                 status[index] = REFUSED
-            elif key in result.applied and winners[key] == index:
+            elif won and key in result.applied:
                 status[index] = APPLIED
             else:
                 status[index] = STALE
@@ -161,45 +171,92 @@ def _newest_per_record(messages: Sequence[QueueMessage], indexes: Iterable[int])
     return newest
 
 
-def _waiting(
-    batch: BatchContext, module: Module, written: dict[Module, set[Key]], *, exclude: Iterable[Key]
+def _heal_unless_outdated(
+    messages: Sequence[QueueMessage], winners: dict[Key, int], healing: list[QueueMessage]
 ) -> list[QueueMessage]:
-    """Refused records of ``module`` whose missing dependency was written in this batch."""
+    """Kept payloads to re-apply; a fresh event of the same record wins only if newer."""
+    kept = []
+    for message in healing:
+        key = _key(message)
+        fresh = winners.get(key)
+        if fresh is not None:
+            if _version(messages[fresh]) >= _version(message):
+                continue
+            del winners[key]  # the healed payload is newer: the fresh event is stale
+        kept.append(message)
+    return kept
+
+
+def _waiting(
+    batch: BatchContext, module: Module, written: dict[Module, set[Key]]
+) -> dict[Key, tuple[QueueMessage, SyncError]]:
+    """Refused records of ``module`` whose missing dependency was handled in this batch."""
     arrived: dict[str, set[str]] = {}
     for dependency in DEPENDENCIES.get(module, ()):
         for integration_id, source_id in written.get(dependency, ()):
             arrived.setdefault(integration_id, set()).add(source_id)
-    skip = set(exclude)
-    healing = []
+    healing: dict[Key, tuple[QueueMessage, SyncError]] = {}
     for integration_id, source_ids in arrived.items():
         for error in open_waiting(batch.session, integration_id, module.value, source_ids):
-            if (integration_id, error.source_id) in skip or not error.last_payload:
+            key = (integration_id, error.source_id)
+            if key in healing or not error.last_payload:
                 continue
-            skip.add((integration_id, error.source_id))
             event = event_adapter.validate_python(error.last_payload)
-            healing.append(
-                QueueMessage(
-                    event_id=f"heal-{error.id}",
-                    integration_id=integration_id,
-                    event=event,
-                    source="replay",
-                )
+            message = QueueMessage(
+                event_id=f"heal-{error.id}",
+                integration_id=integration_id,
+                event=event,
+                source="replay",
             )
+            healing[key] = (message, error)
     return healing
 
 
-def _drop_repeated_refusals(batch: BatchContext, since: int, healing: set[Key]) -> None:
-    """A heal attempt that is refused again for the same reason is not a new refusal."""
-    if not healing:
+def _settle_heal_attempts(
+    batch: BatchContext, since: int, waiting: dict[Key, tuple[QueueMessage, SyncError]]
+) -> None:
+    """A healed record refused again for the same reason is no new refusal; refused for
+    another reason, its old error no longer holds."""
+    if not waiting:
         return
-    batch.refusals[since:] = [
-        r for r in batch.refusals[since:] if (r.integration_id, r.source_id) not in healing
-    ]
+    kept = []
+    superseded = []
+    for r in batch.refusals[since:]:
+        key = (r.integration_id, r.source_id)
+        if key in waiting and waiting[key][1].reason == r.reason.code:
+            continue
+        if key in waiting:
+            superseded.append(waiting[key][1].id)
+        kept.append(r)
+    batch.refusals[since:] = kept
+    if superseded:
+        batch.session.execute(
+            update(SyncError).where(SyncError.id.in_(superseded)).values(resolved=True)
+        )
 
 
-def _resolve_applied(batch: BatchContext, module: Module, applied: set[Key]) -> None:
-    by_integration: dict[str, list[str]] = {}
-    for integration_id, source_id in applied:
-        by_integration.setdefault(integration_id, []).append(source_id)
-    for integration_id, source_ids in by_integration.items():
-        resolve_records(batch.session, integration_id, module.value, source_ids)
+def _backfill(batch: BatchContext, module: Module, applied: set[Key]) -> None:
+    """Fill links to the records just written in rows that were written before them."""
+    if not applied:
+        return
+    for child, relations in RELATIONS.items():
+        for relation in relations:
+            if relation.target is MODELS[module] and child is Module.TIMESHEETS:
+                backfill_links(batch.session, relation, MODELS[child], applied)
+
+
+def _resolve_decided(
+    batch: BatchContext, module: Module, result: ModuleResult, decided: Sequence[QueueMessage]
+) -> None:
+    """Errors about the versions just applied, or older than those just refused, are resolved."""
+    for keys, inclusive in ((result.applied, True), (result.refused, False)):
+        by_integration: dict[str, dict[str, Any]] = {}
+        for message in decided:
+            if _key(message) in keys:
+                by_integration.setdefault(message.integration_id, {})[message.event.data.id] = (
+                    message.event.modified_at
+                )
+        for integration_id, versions in by_integration.items():
+            resolve_records(
+                batch.session, integration_id, module.value, versions, inclusive=inclusive
+            )

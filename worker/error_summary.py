@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,8 @@ from worker.rules.reasons import Reason
 
 __all__ = ["Refusal", "list_errors", "open_waiting", "record_refusals", "resolve_records"]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -28,6 +31,7 @@ class Refusal:
     source_id: str
     reason: Reason
     payload: dict[str, Any]
+    version: datetime | None = None
     depends_on: str | None = None
     details: dict[str, Any] | None = None
 
@@ -42,6 +46,12 @@ def record_refusals(session: Session, refusals: Sequence[Refusal]) -> None:
     stmt = insert(SyncError)
     excluded = stmt.excluded
     table: Any = SyncError
+    newest = or_(table.version.is_(None), excluded.version >= table.version)
+
+    def latest(column: str) -> Any:
+        # The kept payload is the newest refused version, whatever order they came in.
+        return case((newest, excluded[column]), else_=getattr(table, column))
+
     stmt = stmt.on_conflict_do_update(
         index_elements=["integration_id", "module", "source_id", "reason"],
         set_={
@@ -49,9 +59,10 @@ def record_refusals(session: Session, refusals: Sequence[Refusal]) -> None:
             "last_seen": excluded.last_seen,
             "resolved": False,
             "message": excluded.message,
-            "last_payload": excluded.last_payload,
-            "details": excluded.details,
-            "depends_on": excluded.depends_on,
+            "last_payload": latest("last_payload"),
+            "details": latest("details"),
+            "depends_on": latest("depends_on"),
+            "version": latest("version"),
         },
     )
     session.execute(
@@ -71,6 +82,7 @@ def record_refusals(session: Session, refusals: Sequence[Refusal]) -> None:
                 "last_payload": r.payload,
                 "details": r.details,
                 "depends_on": r.depends_on,
+                "version": r.version,
             }
             for r in _one_per_key(refusals)
         ],
@@ -78,34 +90,49 @@ def record_refusals(session: Session, refusals: Sequence[Refusal]) -> None:
 
 
 def _one_per_key(refusals: Sequence[Refusal]) -> list[Refusal]:
-    latest: dict[tuple[str, str, str, str], Refusal] = {}
+    """The newest refusal per error row (one statement may touch a row only once)."""
+    newest: dict[tuple[str, str, str, str], Refusal] = {}
     for r in refusals:
-        latest[(r.integration_id, r.module, r.source_id, r.reason.code)] = r
-    return list(latest.values())
+        key = (r.integration_id, r.module, r.source_id, r.reason.code)
+        if key not in newest or (r.version or _EPOCH) >= (newest[key].version or _EPOCH):
+            newest[key] = r
+    return list(newest.values())
 
 
 def resolve_records(
     session: Session,
     integration_id: str,
     module: str,
-    source_ids: Iterable[str],
+    decided: dict[str, datetime | None],
     *,
-    keep: Iterable[str] = (),
+    inclusive: bool = True,
 ) -> None:
-    """Mark the open errors of these records resolved (except reasons in ``keep``)."""
-    ids = list(source_ids)
-    if not ids:
+    """Resolve the open errors about versions up to ``decided[source_id]``.
+
+    Called with the versions just written (``inclusive``: their own errors go too) and
+    with the versions just refused (not inclusive: only errors of older versions go; the
+    refusal itself is recorded after). An error about a newer version stays open.
+    """
+    if not decided:
         return
-    stmt = update(SyncError).where(
-        SyncError.integration_id == integration_id,
-        SyncError.module == module,
-        SyncError.source_id.in_(ids),
-        SyncError.resolved.is_(False),
+    applied = decided
+    open_rows = session.execute(
+        select(SyncError.id, SyncError.source_id, SyncError.version).where(
+            SyncError.integration_id == integration_id,
+            SyncError.module == module,
+            SyncError.source_id.in_(list(applied)),
+            SyncError.resolved.is_(False),
+        )
     )
-    kept = list(keep)
-    if kept:
-        stmt = stmt.where(SyncError.reason.not_in(kept))
-    session.execute(stmt.values(resolved=True, last_seen=utcnow()))
+    ids = []
+    for row_id, source_id, version in open_rows:
+        limit = applied[source_id]
+        if version is None or limit is None or version < limit or (inclusive and version == limit):
+            ids.append(row_id)
+    if ids:
+        session.execute(
+            update(SyncError).where(SyncError.id.in_(ids)).values(resolved=True, last_seen=utcnow())
+        )
 
 
 def open_waiting(

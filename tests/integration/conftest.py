@@ -23,3 +23,15 @@ def sync(connect_with: Callable[..., Any]) -> Sync:
     """An integration with the timesheet module, all time unbilled, overwrite preference."""
     connected: Sync = connect_with()
     return connected
+
+
+@pytest.fixture
+def make_second_org(pg_sessions: sessionmaker[Session]) -> Callable[..., Sync]:
+    """Connect a portal for a second organization in the same database."""
+    from tests.conftest import make_org
+
+    def connect_second(**settings: Any) -> Sync:
+        other = make_org(pg_sessions, "Second")
+        return connect(pg_sessions, other.id, **settings)
+
+    return connect_second

@@ -172,6 +172,8 @@ Index(
     Timesheet.project_id,
     Timesheet.billing_status,
 )
+Index("ix_timesheets_task_source", Timesheet.integration_id, Timesheet.task_source_id)
+Index("ix_timesheets_bug_source", Timesheet.integration_id, Timesheet.bug_source_id)
 for _child in (Milestone, Tasklist, Task, Bug, Timesheet):
     Index(
         f"ix_{_child.__tablename__}_project_source", _child.integration_id, _child.project_source_id

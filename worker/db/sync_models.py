@@ -105,6 +105,9 @@ class SyncError(Base):
     details: Mapped[dict[str, Any] | None]
     # The portal id of the missing record this refusal waits for (auto-heal looks it up).
     depends_on: Mapped[str | None] = mapped_column(String(64))
+    # Source version of last_payload: an older refusal never replaces a newer payload,
+    # and applying an older version does not resolve a newer refusal.
+    version: Mapped[datetime | None]
 
 
 Index("ix_sync_errors_open", SyncError.integration_id, SyncError.resolved, SyncError.module)

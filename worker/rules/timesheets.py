@@ -28,6 +28,7 @@ __all__ = [
     "billing_status",
     "decide_timesheet",
     "is_locked",
+    "withdraws",
 ]
 
 INVOICED = "invoiced"
@@ -36,6 +37,7 @@ UNBILLED = "unbilled"
 
 class ProjectState(Enum):
     SYNCED = "synced"
+    DELETED = "deleted"
     NO_PRIMARY_CUSTOMER = "no_primary_customer"
     MISSING = "missing"
 
@@ -62,14 +64,29 @@ def is_locked(stored_billing_status: str | None) -> bool:
     return stored_billing_status == INVOICED
 
 
+def withdraws(reason: Reason) -> bool:
+    """A refusal about the log itself (not a missing record) takes it off the invoicing side.
+
+    Its version is kept as a withdrawn record, so an older version that arrives later
+    cannot bring the log back; a refusal for a missing record waits to be healed instead.
+    """
+    return reason in (MODULE_NOT_SELECTED, NOT_BILLABLE, NOT_APPROVED)
+
+
 def decide_timesheet(data: TimesheetData, facts: TimesheetFacts) -> Reason | None:
-    """None if the log syncs; else the first reason it may not (in the seed's order)."""
+    """None if the log syncs; else the first reason it may not (in the seed's order).
+
+    A log of a deleted project syncs, and the writer withdraws it unless it is invoiced,
+    as deleting the project would have done.
+    """
     if not facts.module_selected:
         return MODULE_NOT_SELECTED
     if data.bill_status != "Billable":
         return NOT_BILLABLE
     if data.approval_status != "Approved":
         return NOT_APPROVED
+    if facts.project is ProjectState.DELETED:
+        return None
     if facts.project is ProjectState.NO_PRIMARY_CUSTOMER:
         return PROJECT_WITHOUT_PRIMARY_CUSTOMER
     if facts.project is ProjectState.MISSING:

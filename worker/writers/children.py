@@ -24,19 +24,22 @@ __all__ = ["write_children"]
 def write_children(
     batch: BatchContext, module: Module, messages: Sequence[QueueMessage]
 ) -> ModuleResult:
-    """Refuse upserts whose project is not synced (``related_project_missing``); write the rest."""
+    """Refuse upserts whose project is not synced (``related_project_missing``); write the rest.
+
+    A record of a deleted project is kept as withdrawn, as if it had been there when the
+    project was deleted.
+    """
     result = ModuleResult()
     pairs = [(m, event_row(m.event, batch.integrations[m.integration_id])) for m in messages]
-    live_projects = ids_by_source(
-        batch.session,
-        Project,
-        ((r["integration_id"], r["project_source_id"]) for _, r in pairs),
-        live_only=True,
-    )
+    project_keys = [(r["integration_id"], r["project_source_id"]) for _, r in pairs]
+    known_projects = ids_by_source(batch.session, Project, project_keys)
+    live_projects = ids_by_source(batch.session, Project, project_keys, live_only=True)
     rows = []
     for message, row in pairs:
         project_key = (row["integration_id"], row["project_source_id"])
-        if not row["deleted"] and project_key not in live_projects:
+        if not row["deleted"] and project_key in known_projects.keys() - live_projects.keys():
+            row["deleted"] = True
+        elif not row["deleted"] and project_key not in live_projects:
             batch.refusals.append(
                 refusal(message, RELATED_PROJECT_MISSING, depends_on=row["project_source_id"])
             )

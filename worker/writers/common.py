@@ -6,19 +6,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from schemas import QueueMessage
 from schemas.envelope import DeletedEvent
 from worker.db import SyncedRecord
 from worker.error_summary import Refusal
-from worker.rows import RELATIONS, RowContext
+from worker.rows import RELATIONS, Relation, RowContext
 from worker.rules.reasons import Reason
 from worker.upsert import upsert_newer
 
 __all__ = [
     "BatchContext",
+    "backfill_links",
     "Key",
     "ModuleResult",
     "ids_by_source",
@@ -77,6 +78,7 @@ def refusal(
         source_id=message.event.data.id,
         reason=reason,
         payload=message.event.model_dump(mode="json"),
+        version=message.event.modified_at,
         depends_on=depends_on,
         details=details,
     )
@@ -112,6 +114,34 @@ def resolve_relations(session: Session, module: Any, rows: list[dict[str, Any]])
                 row[relation.fk_column] = ids.get(
                     (row["integration_id"], row[relation.source_column])
                 )
+
+
+def backfill_links(
+    session: Session, relation: Relation, child: type[SyncedRecord], arrived: set[Key]
+) -> None:
+    """Point rows of ``child`` that name an arrived ``relation.target`` record at it.
+
+    A log may be written before its task (for example when its project was already
+    deleted); the link is filled in when the task arrives.
+    """
+    table: Any = child
+    target: Any = relation.target
+    fk = getattr(table, relation.fk_column)
+    source = getattr(table, relation.source_column)
+    found = (
+        select(target.id)
+        .where(target.integration_id == table.integration_id, target.source_id == source)
+        .scalar_subquery()
+    )
+    by_integration: dict[str, list[str]] = {}
+    for integration_id, source_id in arrived:
+        by_integration.setdefault(integration_id, []).append(source_id)
+    for integration_id, source_ids in by_integration.items():
+        session.execute(
+            update(table)
+            .where(fk.is_(None), table.integration_id == integration_id, source.in_(source_ids))
+            .values({relation.fk_column: found})
+        )
 
 
 def write_rows(

@@ -27,7 +27,7 @@ from worker.writers.common import (
     write_rows,
 )
 
-__all__ = ["write_projects"]
+__all__ = ["link_clients", "write_projects"]
 
 _CHILDREN = (Milestone, Tasklist, Task, Bug)
 
@@ -47,8 +47,12 @@ def write_projects(batch: BatchContext, messages: Sequence[QueueMessage]) -> Mod
         key = record_key(message)
         row = event_row(message.event, ctx)
         version, deleted = stored.get(key, (None, False))
-        if isinstance(message.event, ProjectEvent) and is_newer(message, version, deleted):
+        if isinstance(message.event, ProjectEvent):
             client = message.event.data.primary_client
+            if not is_newer(message, version, deleted):
+                link_clients(batch, [message])
+                rows.append(row)
+                continue
             verdict = NO_PRIMARY_CUSTOMER if client is None else _link_customer(batch, ctx, client)
             if isinstance(verdict, Reason):
                 batch.refusals.append(refusal(message, verdict))
@@ -62,6 +66,21 @@ def write_projects(batch: BatchContext, messages: Sequence[QueueMessage]) -> Mod
     deleted_keys = [(r["integration_id"], r["source_id"]) for r in rows if r["deleted"]]
     _withdraw_children([k for k in deleted_keys if k in result.applied], batch)
     return result
+
+
+def link_clients(batch: BatchContext, outdated: Sequence[QueueMessage]) -> None:
+    """Customers for the primary clients of outdated project versions, if not linked yet.
+
+    The project version lost to a newer one (perhaps a delete), but its client is a
+    portal record of its own: the organization gets it whatever order events came in.
+    """
+    for message in outdated:
+        if not isinstance(message.event, ProjectEvent) or message.event.data.primary_client is None:
+            continue
+        ctx = batch.integrations[message.integration_id]
+        client = message.event.data.primary_client
+        if _linked_customer(batch, ctx, client) is None:
+            _link_customer(batch, ctx, client)
 
 
 def _stored_versions(

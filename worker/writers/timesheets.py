@@ -21,7 +21,14 @@ from worker.rules.reasons import (
     RELATED_TASK_MISSING,
     Reason,
 )
-from worker.rules.timesheets import ProjectState, TimesheetFacts, decide_timesheet, is_locked
+from worker.rules.timesheets import (
+    INVOICED,
+    ProjectState,
+    TimesheetFacts,
+    decide_timesheet,
+    is_locked,
+    withdraws,
+)
 from worker.upsert import insert_missing
 from worker.writers.common import (
     BatchContext,
@@ -67,15 +74,18 @@ def write_timesheets(batch: BatchContext, messages: Sequence[QueueMessage]) -> M
             result.refused.add(key)
             continue
         if isinstance(message.event, TimesheetEvent):
-            reason = decide_timesheet(message.event.data, lookups.facts(message))
+            facts = lookups.facts(message)
+            reason = decide_timesheet(message.event.data, facts)
             if reason is not None:
                 batch.refusals.append(
                     refusal(message, reason, depends_on=_waits_for(message.event, reason))
                 )
                 result.refused.add(key)
-                if current is None or current.deleted:
+                if not withdraws(reason):
                     continue
                 row = {**row, "deleted": True}  # withdrawn: no longer billable here
+            elif facts.project is ProjectState.DELETED and row["billing_status"] != INVOICED:
+                row = {**row, "deleted": True}
         rows.append(row)
     _link_owners(batch, messages, rows)
     resolve_relations(batch.session, "timesheets", rows)
@@ -109,6 +119,7 @@ class _Lookups:
     """Which related records exist, for all logs of the batch at once."""
 
     projects: dict[Key, int]
+    deleted_projects: set[Key]
     refused_projects: set[Key]
     tasks: dict[Key, int]
     bugs: dict[Key, int]
@@ -124,7 +135,8 @@ class _Lookups:
         session = batch.session
         project_keys = {(i, d.project_id) for i, d in logs}
         projects = ids_by_source(session, Project, project_keys, live_only=True)
-        missing = project_keys - projects.keys()
+        deleted = ids_by_source(session, Project, project_keys).keys() - projects.keys()
+        missing = project_keys - projects.keys() - deleted
         # Refused for lack of a primary customer: earlier (error summary) or in this batch.
         refused = {
             (r.integration_id, r.source_id)
@@ -147,13 +159,11 @@ class _Lookups:
             }
         return cls(
             projects=projects,
+            deleted_projects=set(deleted),
             refused_projects=refused,
-            tasks=ids_by_source(
-                session, Task, {(i, d.task_id) for i, d in logs if d.task_id}, live_only=True
-            ),
-            bugs=ids_by_source(
-                session, Bug, {(i, d.bug_id) for i, d in logs if d.bug_id}, live_only=True
-            ),
+            # A deleted task or bug was synced: its logs keep pointing at it.
+            tasks=ids_by_source(session, Task, {(i, d.task_id) for i, d in logs if d.task_id}),
+            bugs=ids_by_source(session, Bug, {(i, d.bug_id) for i, d in logs if d.bug_id}),
             contexts={i: c.modules for i, c in batch.integrations.items()},
         )
 
@@ -164,6 +174,8 @@ class _Lookups:
         project_key = (integration, data.project_id)
         if project_key in self.projects:
             project = ProjectState.SYNCED
+        elif project_key in self.deleted_projects:
+            project = ProjectState.DELETED
         elif project_key in self.refused_projects:
             project = ProjectState.NO_PRIMARY_CUSTOMER
         else:

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 05:53:56.064961
+Create Date: 2026-11-25 06:01:46.094630
 """
 
 from collections.abc import Sequence
@@ -55,14 +55,28 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(sa.Column("depends_on", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("version", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(
             "ix_sync_errors_waiting", ["integration_id", "depends_on"], unique=False
         )
 
+    with op.batch_alter_table("timesheets", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_timesheets_bug_source", ["integration_id", "bug_source_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_timesheets_task_source", ["integration_id", "task_source_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("timesheets", schema=None) as batch_op:
+        batch_op.drop_index("ix_timesheets_task_source")
+        batch_op.drop_index("ix_timesheets_bug_source")
+
     with op.batch_alter_table("sync_errors", schema=None) as batch_op:
         batch_op.drop_index("ix_sync_errors_waiting")
+        batch_op.drop_column("version")
         batch_op.drop_column("depends_on")
         batch_op.drop_column("details")
 
