@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from schemas.payloads import BillingType
+
 __all__ = [
     "CustomerCreate",
     "ErrorBody",
@@ -107,15 +109,7 @@ class ProjectCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
     customer_id: int
-    billing_type: (
-        Literal[
-            "fixed_cost_for_project",
-            "based_on_project_hours",
-            "based_on_task_hours",
-            "based_on_staff_hours",
-        ]
-        | None
-    ) = None
+    billing_type: BillingType | None = None
     crm_id: str | None = Field(default=None, max_length=64)
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, NonNegativeInt
 
 __all__ = [
+    "BillingType",
     "BugData",
     "DeletedRecord",
     "MilestoneData",
@@ -38,6 +39,12 @@ PortalId = Annotated[
     str, BeforeValidator(_id_as_string), Field(min_length=1, max_length=64, pattern=r"^\S+$")
 ]
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=6)]
+BillingType = Literal[
+    "fixed_cost_for_project",
+    "based_on_project_hours",
+    "based_on_task_hours",
+    "based_on_staff_hours",
+]
 
 
 class _Payload(BaseModel):
@@ -63,15 +70,7 @@ class ProjectData(_Payload):
     name: str = Field(min_length=1)
     status: Literal["active", "archived", "template"] | None = None
     currency_code: str | None = Field(default=None, min_length=3, max_length=3)
-    billing_type: (
-        Literal[
-            "fixed_cost_for_project",
-            "based_on_project_hours",
-            "based_on_task_hours",
-            "based_on_staff_hours",
-        ]
-        | None
-    ) = None
+    billing_type: BillingType | None = None
     rate: Money | None = None
     budget_value: Money | None = None
     owner: UserRef | None = None

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from schemas import QueueMessage, event_adapter, routing_key
 from tests import servers
+from tests.portal import project
 from tests.support import BrokerProbe, wait_until
 from worker import migrate
 from worker.apply import apply_batch
@@ -65,6 +66,7 @@ def _events(integration_id: str, count: int, offset: int) -> list[QueueMessage]:
 
 
 def _integration(engine: Engine) -> str:
+    """A connected integration whose 50 projects are synced (tasks need their project)."""
     sessions = make_sessionmaker(engine)
     org_id, integration_id = str(uuid.uuid4()), str(uuid.uuid4())
     with sessions.begin() as session:
@@ -78,6 +80,18 @@ def _integration(engine: Engine) -> str:
                 status="active",
                 modules=["projects"],
             )
+        )
+    with sessions.begin() as session:
+        apply_batch(
+            session,
+            [
+                QueueMessage(
+                    event_id=f"p-{n}",
+                    integration_id=integration_id,
+                    event=event_adapter.validate_python(project(f"P{n}")),
+                )
+                for n in range(50)
+            ],
         )
     return integration_id
 
