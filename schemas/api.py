@@ -18,6 +18,8 @@ __all__ = [
     "ProjectCreate",
     "IntegrationCreate",
     "IntegrationCreated",
+    "IntegrationEnable",
+    "IntegrationUpdate",
     "PullSource",
     "SecretRotated",
 ]
@@ -80,6 +82,29 @@ class IntegrationCreate(BaseModel):
     def module_set(self) -> list[str]:
         """The selected modules; projects are always implied."""
         return sorted({"projects", *self.modules})
+
+
+class IntegrationUpdate(BaseModel):
+    """PATCH /api/v1/integrations/<id>: the settings that may change after connecting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_duplication: Literal["clone", "overwrite"] | None = None
+    restrict_project_creation: bool | None = None
+    field_map: FieldMap | None = None
+    modules: list[ModuleName] | None = None
+    source: PullSource | None = None
+
+    def module_set(self) -> list[str]:
+        return sorted({"projects", *(self.modules or [])})
+
+
+class IntegrationEnable(BaseModel):
+    """POST /api/v1/integrations/<id>/enable; a portal id other than the connected one is 409."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    portal_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class CustomerCreate(BaseModel):

@@ -11,7 +11,7 @@ import logging
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from webhook_gateway import health, invoicing, management, records, webhooks
+from webhook_gateway import health, invoicing, lifecycle, management, records, webhooks
 from webhook_gateway.errors import register_error_handlers
 from webhook_gateway.services import Services
 from worker.db import make_engine, make_sessionmaker
@@ -48,6 +48,7 @@ def create_app(
     for blueprint in (
         webhooks.blueprint,
         management.blueprint,
+        lifecycle.blueprint,
         records.blueprint,
         invoicing.blueprint,
         health.blueprint,

@@ -15,14 +15,15 @@ from webhook_gateway.services import services
 from worker.db import Integration
 from worker.error_summary import list_errors
 from worker.errors import Conflict, NotFound
-from worker.integrations import create_integration, get_integration, rotate_secret
+from worker.integrations import get_integration, rotate_secret
+from worker.lifecycle import connect
 
-__all__ = ["blueprint"]
+__all__ = ["blueprint", "find_integration", "public_integration"]
 
 blueprint = Blueprint("management", __name__, url_prefix="/api/v1")
 
 
-def _public(integration: Integration) -> dict[str, Any]:
+def public_integration(integration: Integration) -> dict[str, Any]:
     return {
         "id": integration.id,
         "portal_id": integration.portal_id,
@@ -35,8 +36,19 @@ def _public(integration: Integration) -> dict[str, Any]:
         "restrict_project_creation": integration.restrict_project_creation,
         "field_map": integration.field_map,
         "verification": integration.verification,
+        "source": _public_source(integration.source),
         "webhook_url": f"/webhooks/{integration.id}",
         "created_at": integration.created_at.isoformat(),
+    }
+
+
+def _public_source(source: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pull source without its credentials (their names only)."""
+    if not source:
+        return None
+    return {
+        "base_url": source.get("base_url"),
+        "credentials": sorted(source.get("credentials", {})),
     }
 
 
@@ -46,7 +58,7 @@ def create() -> tuple[Response, int]:
     body = parse_body(IntegrationCreate)
     try:
         with services().write() as session:
-            created = create_integration(session, principal().organization_id, body)
+            created = connect(session, principal().organization_id, body)
             answer = IntegrationCreated(
                 id=created.integration.id,
                 status=created.integration.status,
@@ -67,14 +79,14 @@ def list_integrations() -> Response:
             .filter(Integration.organization_id == principal().organization_id)
             .order_by(Integration.created_at)
         )
-        return jsonify({"items": [_public(i) for i in rows], "next_cursor": None})
+        return jsonify({"items": [public_integration(i) for i in rows], "next_cursor": None})
 
 
 @blueprint.get("/integrations/<integration_id>")
 @require("viewer")
 def show(integration_id: str) -> Response:
     with services().read() as session:
-        return jsonify(_public(_find(session, integration_id)))
+        return jsonify(public_integration(find_integration(session, integration_id)))
 
 
 @blueprint.post("/integrations/<integration_id>/secrets/rotate")
@@ -83,7 +95,7 @@ def rotate(integration_id: str) -> tuple[Response, int]:
     """A new signing secret; the old ones stay valid for the configured overlap."""
     overlap = timedelta(hours=services().settings.secret_rotation_overlap_hours)
     with services().write() as session:
-        integration = _find(session, integration_id)
+        integration = find_integration(session, integration_id)
         try:
             secret, expires = rotate_secret(session, integration, overlap)
         except Conflict as exc:
@@ -114,7 +126,7 @@ def errors(integration_id: str) -> Response:
     if status not in ("open", "resolved", "all"):
         raise ApiError(422, "invalid_query", "status must be open, resolved or all")
     with services().read() as session:
-        _find(session, integration_id)
+        find_integration(session, integration_id)
         rows = list_errors(
             session,
             integration_id,
@@ -136,7 +148,8 @@ def _json(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _find(session: Any, integration_id: str) -> Integration:
+def find_integration(session: Any, integration_id: str) -> Integration:
+    """The caller's organization's integration, or 404."""
     try:
         return get_integration(session, principal().organization_id, integration_id)
     except NotFound as exc:

@@ -1,5 +1,7 @@
 """Apply a batch of change events in the caller's transaction.
 
+Events of a disabled integration are parked (kept unapplied) instead.
+
 For a batch, in a handful of set-based statements per module: skip events whose id
 was already processed; keep per record only the newest version in the batch; let
 the module's rules refuse what may not sync (into the error summary) and write the
@@ -20,10 +22,12 @@ from sqlalchemy.orm import Session
 
 from schemas import Module, QueueMessage, event_adapter
 from schemas.envelope import DeletedEvent
-from worker.db import Integration, SyncError
+from worker.db import Integration, ParkedEvent, SyncError
+from worker.db.base import utcnow
 from worker.error_summary import open_waiting, record_refusals, resolve_records
+from worker.integrations import DISABLED
 from worker.rows import MODELS, RELATIONS, RowContext
-from worker.upsert import claim_events
+from worker.upsert import claim_events, insert_missing
 from worker.writers.children import write_children
 from worker.writers.common import BatchContext, Key, ModuleResult, backfill_links, record_key
 from worker.writers.projects import link_clients, write_projects
@@ -37,6 +41,7 @@ REFUSED = "refused"
 STALE = "stale"
 DUPLICATE = "duplicate"
 SKIPPED = "skipped"
+PARKED = "parked"
 
 Writer = Callable[[BatchContext, Sequence[QueueMessage]], ModuleResult]
 
@@ -76,8 +81,10 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
 
     Raises whatever the database raises; the caller rolls back and retries.
     """
-    batch = BatchContext(session, _live_integrations(session, {m.integration_id for m in messages}))
+    live, paused = _integrations(session, {m.integration_id for m in messages})
+    batch = BatchContext(session, live)
     status = [SKIPPED] * len(messages)
+    _park(session, messages, paused, status)
     fresh = _claim(batch, messages, status)
 
     written: dict[Module, set[Key]] = {}
@@ -134,10 +141,33 @@ def _claim(batch: BatchContext, messages: Sequence[QueueMessage], status: list[s
     return fresh
 
 
-def _live_integrations(session: Session, ids: set[str]) -> dict[str, RowContext]:
-    rows = session.scalars(
-        select(Integration).where(Integration.id.in_(ids), Integration.deleted_at.is_(None))
+def _park(
+    session: Session, messages: Sequence[QueueMessage], paused: set[str], status: list[str]
+) -> None:
+    """Keep the events of disabled integrations, unapplied, until they are re-enabled."""
+    rows = []
+    for index, message in enumerate(messages):
+        if message.integration_id in paused:
+            status[index] = PARKED
+            rows.append(
+                {
+                    "integration_id": message.integration_id,
+                    "event_id": message.event_id,
+                    "parked_at": utcnow(),
+                    "message": message.model_dump(mode="json"),
+                }
+            )
+    insert_missing(session, ParkedEvent, rows, key=("integration_id", "event_id"))
+
+
+def _integrations(session: Session, ids: set[str]) -> tuple[dict[str, RowContext], set[str]]:
+    """The integrations that apply events, and the ids of the disabled (paused) ones."""
+    rows = list(
+        session.scalars(
+            select(Integration).where(Integration.id.in_(ids), Integration.deleted_at.is_(None))
+        )
     )
+    paused = {i.id for i in rows if i.status == DISABLED}
     return {
         i.id: RowContext(
             organization_id=i.organization_id,
@@ -148,7 +178,8 @@ def _live_integrations(session: Session, ids: set[str]) -> dict[str, RowContext]
             customer_duplication=i.customer_duplication,
         )
         for i in rows
-    }
+        if i.id not in paused
+    }, paused
 
 
 def _key(message: QueueMessage) -> Key:

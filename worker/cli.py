@@ -12,6 +12,8 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,12 +27,23 @@ from standardwebhooks.webhooks import Webhook
 
 from worker import migrate
 from worker.accounts import ROLES, create_organization, create_token
-from worker.db import make_engine, make_sessionmaker
-from worker.errors import NotFound
+from worker.db import Integration, SyncRun, make_engine, make_sessionmaker
+from worker.errors import Conflict, NotFound
+from worker.lifecycle import (
+    delete_integration,
+    disable,
+    enable,
+    history,
+    request_sync,
+    run_view,
+    status,
+)
 from worker.logs import configure_logging
 from worker.messaging.embedded import recover_in_flight
-from worker.runtime import ConsumerThread, build_consumer
+from worker.progress import sync_progress
+from worker.runtime import ConsumerThread, build_consumer, build_runner, build_scheduler
 from worker.settings import Settings
+from worker.sync_runs import PENDING, SUCCEEDED, SourceMissing
 
 __all__ = ["main"]
 
@@ -138,6 +151,8 @@ def run(ctx: click.Context, host: str | None, port: int | None) -> None:
     app = create_app(settings, sessions=sessions)
     worker = ConsumerThread(build_consumer(settings, sessions))
     worker.start()
+    scheduler = build_scheduler(settings, sessions)
+    scheduler.start()
     server = make_server(host or settings.host, port or settings.port, app, threaded=True)
     _stop_on_signals(server.shutdown)
     click.echo(
@@ -148,6 +163,7 @@ def run(ctx: click.Context, host: str | None, port: int | None) -> None:
     try:
         server.serve_forever()
     finally:
+        scheduler.stop()
         worker.stop()
 
 
@@ -184,19 +200,154 @@ def gateway(
 @cli.command()
 @click.pass_context
 def worker(ctx: click.Context) -> None:
-    """The apply worker alone: consumes billsync.apply until SIGTERM or Ctrl-C."""
+    """The worker alone: applies billsync.apply and runs the pulls, until SIGTERM or Ctrl-C."""
     settings = _settings(ctx)
     configure_logging(settings.log_level)
-    consumer = build_consumer(settings, make_sessionmaker(make_engine(settings)))
+    sessions = make_sessionmaker(make_engine(settings))
+    consumer = build_consumer(settings, sessions)
+    scheduler = build_scheduler(settings, sessions)
 
     def _stop() -> None:
         consumer.should_stop = True
 
     _stop_on_signals(_stop)
+    scheduler.start()
     try:
         consumer.run()
     finally:
+        scheduler.stop()
         consumer.close()
+
+
+# -- integrations -------------------------------------------------------------
+
+
+@cli.group()
+def integration() -> None:
+    """Operate integrations: instant sync, disable, enable, delete, status, history.
+
+    The same operations as /api/v1/integrations/<id>/…, for operators with
+    database access.
+    """
+
+
+@integration.command("sync")
+@click.argument("integration_id")
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Only request the run; a worker performs it (default: run it here, with progress).",
+)
+@click.pass_context
+def integration_sync(ctx: click.Context, integration_id: str, background: bool) -> None:
+    """Instant sync of INTEGRATION_ID: pull every module from its watermark.
+
+    Run here, it shows progress per module and exits non-zero unless the run
+    succeeds. A worker must be running to apply the pulled events.
+    """
+    settings = _settings(ctx)
+    sessions = _ready_sessions(settings)
+    with sessions.begin() as session, _operator_errors():
+        run = request_sync(session, _integration(session, integration_id))
+        run_id, outcome = run.id, run.outcome
+    if background or outcome != PENDING:
+        click.echo(json.dumps({"run_id": run_id, "outcome": outcome}))
+        return
+    configure_logging(settings.log_level)
+    with sync_progress() as show:
+        runner = build_runner(settings, sessions, on_progress=show)
+        result = runner.run_next(run_id)
+    final = result[1] if result else "not claimed (another runner took it)"
+    with sessions() as session:
+        view = run_view(session.get(SyncRun, run_id))  # type: ignore[arg-type]
+    click.echo(json.dumps(view, indent=2))
+    if final != SUCCEEDED:
+        sys.exit(1)
+
+
+@integration.command("disable")
+@click.argument("integration_id")
+@click.pass_context
+def integration_disable(ctx: click.Context, integration_id: str) -> None:
+    """Pause INTEGRATION_ID: events are kept but not applied until it is enabled."""
+    _lifecycle(ctx, integration_id, lambda s, i: disable(s, i))
+
+
+@integration.command("enable")
+@click.argument("integration_id")
+@click.option("--portal-id", help="Refuse unless this is the portal it is connected to.")
+@click.pass_context
+def integration_enable(ctx: click.Context, integration_id: str, portal_id: str | None) -> None:
+    """Re-enable INTEGRATION_ID; a worker resumes every module from its last sync time."""
+    _lifecycle(ctx, integration_id, lambda s, i: enable(s, i, portal_id))
+
+
+@integration.command("delete")
+@click.argument("integration_id")
+@click.confirmation_option(prompt="Delete the integration? Synced projects become standalone.")
+@click.pass_context
+def integration_delete(ctx: click.Context, integration_id: str) -> None:
+    """Disconnect INTEGRATION_ID; its synced projects stay as standalone projects."""
+    _lifecycle(ctx, integration_id, lambda s, i: delete_integration(s, i))
+
+
+@integration.command("status")
+@click.argument("integration_id")
+@click.pass_context
+def integration_status(ctx: click.Context, integration_id: str) -> None:
+    """State, per-module last sync time, counts synced and open errors (JSON)."""
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions() as session, _operator_errors():
+        report = status(session, _integration(session, integration_id))
+        click.echo(
+            json.dumps(
+                {
+                    "status": report.status,
+                    "modules": report.modules,
+                    "parked_events": report.parked,
+                    "current_run": run_view(report.current_run) if report.current_run else None,
+                    "last_run": run_view(report.last_run) if report.last_run else None,
+                },
+                indent=2,
+            )
+        )
+
+
+@integration.command("history")
+@click.argument("integration_id")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.pass_context
+def integration_history(ctx: click.Context, integration_id: str, limit: int) -> None:
+    """Every sync run of INTEGRATION_ID, newest first (JSON lines)."""
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions() as session, _operator_errors():
+        for run in history(session, _integration(session, integration_id), limit):
+            click.echo(json.dumps(run_view(run)))
+
+
+def _integration(session: Session, integration_id: str) -> Integration:
+    found = session.get(Integration, integration_id)
+    if found is None:
+        raise click.ClickException(f"no integration {integration_id}")
+    return found
+
+
+def _lifecycle(
+    ctx: click.Context, integration_id: str, change: Callable[[Session, Integration], object]
+) -> None:
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions.begin() as session, _operator_errors():
+        found = _integration(session, integration_id)
+        change(session, found)
+        click.echo(json.dumps({"id": found.id, "status": found.status}))
+
+
+@contextmanager
+def _operator_errors() -> Iterator[None]:
+    try:
+        yield
+    except (Conflict, SourceMissing) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 # -- webhooks -----------------------------------------------------------------

@@ -60,3 +60,7 @@ class NotFound(BillsyncError):
 
 class Conflict(BillsyncError):
     """The request contradicts the current state (for example a second portal)."""
+
+
+class IntegrationGone(Conflict):
+    """The integration was deleted; it cannot change any more."""

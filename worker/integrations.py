@@ -1,7 +1,8 @@
 """Integrations: connect one portal to an organization, and the webhook secrets.
 
-A webhook-only integration is ``active`` as soon as it is created; pull sources
-and the rest of the lifecycle come with the pull-sync issue.
+A webhook-only integration is ``active`` as soon as it is created; one with a
+pull source starts in ``sync_in_progress`` (``worker.lifecycle`` requests its
+initial sync). The rest of the lifecycle is in ``worker.lifecycle``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ __all__ = [
     "webhook_credentials",
 ]
 
+SYNC_IN_PROGRESS = "sync_in_progress"
 ACTIVE = "active"
+DISABLED = "disabled"
 DELETED = "deleted"
 
 
@@ -76,7 +79,7 @@ def create_integration(
         id=str(uuid.uuid4()),
         organization_id=organization_id,
         portal_id=request.portal_id,
-        status=ACTIVE,
+        status=SYNC_IN_PROGRESS if request.source else ACTIVE,
         modules=request.module_set(),
         invoiced_before=request.invoiced_before,
         customer_duplication=request.customer_duplication,

@@ -11,9 +11,11 @@ from worker.consumer import ApplyConsumer, OutcomeListener
 from worker.messaging.connection import broker_connection
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
+from worker.pull import ProgressListener, PullRunner
+from worker.scheduler import SyncScheduler
 from worker.settings import Settings
 
-__all__ = ["ConsumerThread", "build_consumer"]
+__all__ = ["ConsumerThread", "build_consumer", "build_runner", "build_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,21 @@ def build_consumer(
         settings,
         on_outcomes=on_outcomes,
     )
+
+
+def build_runner(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    *,
+    on_progress: ProgressListener | None = None,
+) -> PullRunner:
+    return PullRunner(
+        sessions, Publisher(settings, build_topology(settings)), settings, on_progress=on_progress
+    )
+
+
+def build_scheduler(settings: Settings, sessions: sessionmaker[Session]) -> SyncScheduler:
+    return SyncScheduler(build_runner(settings, sessions), sessions, settings)
 
 
 class ConsumerThread(threading.Thread):

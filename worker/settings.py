@@ -56,6 +56,31 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=60.0, ge=0)
     embedded_polling_interval_seconds: float = Field(default=0.05, gt=0)
 
+    # Pull sync (DESIGN §1, §6).
+    pull_overlap_seconds: int = Field(
+        default=300, ge=0, description="A pull re-reads from each watermark minus this."
+    )
+    pull_per_page: int = Field(default=200, gt=0, le=200)
+    pull_history_days: int = Field(
+        default=730, gt=0, description="How far back a first pull reads time logs."
+    )
+    pull_detect_deletes: bool = Field(
+        default=True, description="Compare portal listings with local records to find deletes."
+    )
+    pull_commit_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="A pull fails when its events stop being applied."
+    )
+    portal_max_retries: int = Field(default=6, ge=0)
+    portal_backoff_seconds: float = Field(default=1.0, ge=0)
+    portal_timeout_seconds: float = Field(default=30.0, gt=0)
+    sync_poll_seconds: float = Field(default=1.0, gt=0)
+    sync_stale_seconds: float = Field(
+        default=120.0, gt=0, description="A running pull silent this long is taken as dead."
+    )
+    reconcile_interval_seconds: float = Field(
+        default=0, ge=0, description="Periodic reconciliation pull; 0 turns it off."
+    )
+
     # HTTP.
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)

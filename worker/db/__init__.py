@@ -17,6 +17,7 @@ from worker.db.session import make_engine, make_sessionmaker
 from worker.db.sync_models import (
     Integration,
     IntegrationSecret,
+    ParkedEvent,
     ProcessedEvent,
     SyncCursor,
     SyncError,
@@ -34,6 +35,7 @@ __all__ = [
     "InvoiceUser",
     "Milestone",
     "Organization",
+    "ParkedEvent",
     "ProcessedEvent",
     "Project",
     "ProjectStaff",

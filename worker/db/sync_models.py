@@ -13,6 +13,7 @@ from worker.db.base import Base, utcnow
 __all__ = [
     "Integration",
     "IntegrationSecret",
+    "ParkedEvent",
     "ProcessedEvent",
     "SyncCursor",
     "SyncError",
@@ -115,7 +116,12 @@ Index("ix_sync_errors_waiting", SyncError.integration_id, SyncError.depends_on)
 
 
 class SyncRun(Base):
-    """One pull run (initial, instant, resume, reconciliation) for the sync history."""
+    """One pull run (initial, instant, resume, reconciliation) for the sync history.
+
+    ``outcome`` goes pending → running → succeeded | failed | interrupted | cancelled;
+    ``started_at`` is when it was requested until a runner claims it. A running run
+    whose ``heartbeat_at`` is old belongs to a runner that died.
+    """
 
     __tablename__ = "sync_runs"
 
@@ -127,3 +133,23 @@ class SyncRun(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     mapped_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    heartbeat_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_sync_runs_outcome", SyncRun.outcome, SyncRun.started_at)
+
+
+class ParkedEvent(Base):
+    """An event that arrived while its integration was disabled: kept, not applied.
+
+    Re-enabling republishes these (before the resume pull), so nothing accepted
+    with a 202 is lost, and nothing is applied while the integration is paused.
+    """
+
+    __tablename__ = "parked_events"
+
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    parked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    message: Mapped[dict[str, Any]]

@@ -1,0 +1,272 @@
+"""Pull sync and the integration lifecycle, against a fake portal, RabbitMQ and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.conftest import Org, make_org
+from tests.fake_portal import FakePortal, flask_deliver
+from tests.integration.pull_harness import (
+    Pulling,
+    counts,
+    expected_state,
+    in_process_clients,
+    project_requests,
+)
+from tests.support import wait_until
+from worker.db import Project
+from worker.messaging.publisher import Publisher
+from worker.pull import PullRunner
+from worker.runtime import ConsumerThread, build_consumer
+from worker.settings import Settings
+
+
+@pytest.fixture
+def worker(settings: Settings, pg_sessions: sessionmaker[Session]) -> Iterator[None]:
+    """The apply consumer running in the background, as `billsync worker` runs it."""
+    thread = ConsumerThread(build_consumer(settings, pg_sessions))
+    thread.start()
+    yield
+    thread.stop()
+
+
+@pytest.fixture
+def portal() -> FakePortal:
+    portal = FakePortal()
+    portal.seed(projects=4, tasks_per_project=3, logs_per_task=2, users=3, without_client=1)
+    return portal
+
+
+@pytest.fixture
+def pulling(
+    portal: FakePortal,
+    client: FlaskClient,
+    org: Org,
+    pg_sessions: sessionmaker[Session],
+    publisher: Publisher,
+    settings: Settings,
+    worker: None,
+) -> Pulling:
+    runner = PullRunner(
+        pg_sessions, publisher, settings, client_factory=in_process_clients(portal, settings)
+    )
+    return Pulling(portal, client, org, pg_sessions, runner)
+
+
+@pytest.fixture
+def synced(pulling: Pulling) -> Pulling:
+    """Connected and through its initial sync."""
+    pulling.connect()
+    assert pulling.run_pending() == "succeeded"
+    return pulling
+
+
+def change_portal(portal: FakePortal) -> None:
+    """Update, add and delete records of several modules."""
+    projects = [p for p in portal.records("projects").values() if p.get("primary_client")]
+    first, second = projects[0], projects[1]
+    portal.put("projects", {**first, "name": "Renamed in the portal"})
+    task = next(t for t in portal.records("tasks").values() if t["project_id"] == first["id"])
+    portal.put("tasks", {**task, "name": "Renamed task"})
+    portal.put("tasks", {"id": "T-new", "project_id": first["id"], "name": "Brand new task"})
+    log = next(
+        t
+        for t in portal.records("timesheets").values()
+        if t["project_id"] == first["id"]
+        and t["approval_status"] == "Approved"
+        and t["bill_status"] == "Billable"
+    )
+    portal.put("timesheets", {**log, "minutes": log["minutes"] + 45})
+    portal.put(
+        "timesheets",
+        {**log, "id": "L-new", "task_id": "T-new", "bug_id": None, "minutes": 30},
+    )
+    doomed = next(
+        t for t in portal.records("timesheets").values() if t["project_id"] == second["id"]
+    )
+    portal.delete("timesheets", doomed["id"])
+    bug = next(b for b in portal.records("bugs").values() if b["project_id"] == second["id"])
+    portal.delete("bugs", bug["id"])
+
+
+def test_initial_sync_reaches_the_portals_state_and_goes_active(pulling: Pulling) -> None:
+    created = pulling.connect()
+    assert created["status"] == "sync_in_progress"
+
+    assert pulling.run_pending() == "succeeded"
+
+    expected = expected_state(pulling.portal)
+    assert pulling.state() == expected
+    status = pulling.api("GET", "/status").get_json()
+    assert status["status"] == "active"
+    assert {m: status["modules"][m]["synced"] for m in expected} == counts(expected)
+    assert all(status["modules"][m]["last_sync_time"] for m in expected)
+
+
+def test_history_counts_what_the_initial_sync_read_from_the_portal(synced: Pulling) -> None:
+    (run,) = synced.api("GET", "/history").get_json()["items"]
+
+    assert (run["kind"], run["outcome"]) == ("initial", "succeeded")
+    assert run["started_at"] <= run["finished_at"]
+    portal = synced.portal
+    assert run["counts"]["projects"]["read"] == len(portal.records("projects"))
+    assert run["counts"]["users"]["read"] == len(portal.records("users"))
+    with_client = {i for i, p in portal.records("projects").items() if p.get("primary_client")}
+    tasks = [t for t in portal.records("tasks").values() if t["project_id"] in with_client]
+    assert run["counts"]["tasks"]["read"] == len(tasks)
+    assert "name" in run["mapped_fields"]["standard"]["projects"]
+
+
+def test_nothing_is_applied_while_disabled_and_enable_resumes_to_the_portals_state(
+    synced: Pulling,
+) -> None:
+    before = synced.state()
+    assert synced.api("POST", "/disable").get_json()["status"] == "disabled"
+    synced.portal.connect_webhooks(
+        flask_deliver(synced.client, synced.integration_id), secret=synced.webhook_secret
+    )
+
+    change_portal(synced.portal)
+
+    assert set(synced.portal.statuses) == {202}
+    wait_until(lambda: synced.api("GET", "/status").get_json()["parked_events"] > 0)
+    assert synced.state() == before
+    synced.portal.requests.clear()
+    response = synced.api("POST", "/enable", json={"portal_id": synced.portal.portal_id})
+    assert response.status_code == 202
+    assert synced.run_pending() == "succeeded"
+
+    synced.wait_for_state(expected_state(synced.portal))
+    assert synced.api("GET", "/status").get_json()["parked_events"] == 0
+    resumed_from = [q for q in project_requests(synced.portal) if "last_modified_time" in q]
+    assert resumed_from, "the resume read projects from the watermark"
+
+
+def test_instant_sync_repairs_randomly_dropped_webhooks(synced: Pulling) -> None:
+    synced.portal.connect_webhooks(
+        flask_deliver(synced.client, synced.integration_id),
+        secret=synced.webhook_secret,
+        drop_rate=0.6,
+        seed=7,
+    )
+    change_portal(synced.portal)
+    assert synced.portal.dropped
+
+    response = synced.api("POST", "/sync")
+    assert response.status_code == 202
+    assert synced.run_pending() == "succeeded"
+
+    synced.wait_for_state(expected_state(synced.portal))
+
+
+def test_a_second_instant_sync_request_returns_the_open_run(synced: Pulling) -> None:
+    first = synced.api("POST", "/sync").get_json()
+    second = synced.api("POST", "/sync").get_json()
+
+    assert first["id"] == second["id"]
+    assert synced.api("GET", "/status").get_json()["status"] == "sync_in_progress"
+
+
+def test_enable_with_another_portal_is_refused(synced: Pulling) -> None:
+    synced.api("POST", "/disable")
+
+    response = synced.api("POST", "/enable", json={"portal_id": "another-portal"})
+
+    assert response.status_code == 409
+    assert "another-portal" in response.get_json()["message"]
+    assert synced.api("GET", "/status").get_json()["status"] == "disabled"
+
+
+def test_a_second_portal_cannot_be_connected_while_one_is(synced: Pulling) -> None:
+    response = synced.client.post(
+        "/api/v1/integrations", json={"portal_id": "portal-2"}, headers=synced.org.auth()
+    )
+
+    assert response.status_code == 409
+
+
+def test_delete_keeps_projects_standalone_and_frees_the_org_for_another_portal(
+    synced: Pulling,
+) -> None:
+    response = synced.api("DELETE", "")
+    assert response.status_code == 200
+    assert response.get_json()["standalone_projects"] == len(synced.state()["projects"])
+    with synced.sessions() as session:
+        projects = session.scalars(
+            select(Project).where(Project.integration_id == synced.integration_id)
+        ).all()
+    assert projects and all(p.standalone and not p.deleted for p in projects)
+
+    late = synced.client.post(
+        f"/webhooks/{synced.integration_id}", json={}, headers={"webhook-id": "x"}
+    )
+    assert late.status_code == 409
+    assert synced.api("POST", "/sync").status_code == 410
+
+    other = FakePortal("portal-2")
+    other.seed(projects=1, tasks_per_project=1, logs_per_task=1, without_client=0)
+    synced.portal = other
+    synced.runner = PullRunner(
+        synced.sessions,
+        synced.runner._publisher,
+        synced.runner.settings,
+        client_factory=in_process_clients(other, synced.runner.settings),
+    )
+    synced.connect()
+    assert synced.run_pending() == "succeeded"
+    assert synced.state() == expected_state(other)
+
+
+def test_a_viewer_reads_status_and_history_but_cannot_sync(synced: Pulling) -> None:
+    viewer = synced.org.auth("viewer")
+    base = f"/api/v1/integrations/{synced.integration_id}"
+
+    assert synced.client.get(f"{base}/status", headers=viewer).status_code == 200
+    assert synced.client.get(f"{base}/history", headers=viewer).status_code == 200
+    assert synced.client.post(f"{base}/sync", headers=viewer).status_code == 403
+
+
+def test_another_organization_cannot_see_the_integration(
+    synced: Pulling, pg_sessions: sessionmaker[Session]
+) -> None:
+    other = make_org(pg_sessions, "Other")
+    base = f"/api/v1/integrations/{synced.integration_id}"
+
+    assert synced.client.get(f"{base}/status", headers=other.auth()).status_code == 404
+    assert synced.client.post(f"{base}/disable", headers=other.auth()).status_code == 404
+
+
+def test_patch_changes_the_duplication_preference(synced: Pulling) -> None:
+    response = synced.api("PATCH", "", json={"customer_duplication": "clone"})
+
+    assert response.status_code == 200
+    assert response.get_json()["customer_duplication"] == "clone"
+
+
+def test_patch_refuses_a_field_map_between_types(synced: Pulling) -> None:
+    field_map = {
+        "projects": [
+            {"source": "Budget", "source_type": "number", "target": "PO", "target_type": "text"}
+        ]
+    }
+
+    response = synced.api("PATCH", "", json={"field_map": field_map})
+
+    assert response.status_code == 422
+    assert "Budget" in str(response.get_json()["details"])
+
+
+def test_a_portal_failure_fails_the_run_and_leaves_webhooks_flowing(pulling: Pulling) -> None:
+    pulling.connect()
+    pulling.portal.fail_next(401, count=1)
+
+    assert pulling.run_pending() == "failed"
+
+    (run,) = pulling.api("GET", "/history").get_json()["items"]
+    assert "PortalAuthFailed" in run["error"]
+    assert pulling.api("GET", "/status").get_json()["status"] == "active"

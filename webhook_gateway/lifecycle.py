@@ -1,0 +1,130 @@
+"""Integration lifecycle API (DESIGN §6): sync, edit, disable, enable, delete, status, history.
+
+Writes are admin-only; status and history are for viewers too. Pulls run in the
+worker: these endpoints record a run request and answer 202 with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from schemas.api import IntegrationEnable, IntegrationUpdate
+from webhook_gateway.auth import require
+from webhook_gateway.errors import ApiError
+from webhook_gateway.invoicing import parse_body
+from webhook_gateway.management import find_integration, public_integration
+from webhook_gateway.services import services
+from worker.db import SyncRun
+from worker.errors import Conflict, IntegrationGone
+from worker.lifecycle import (
+    delete_integration,
+    disable,
+    enable,
+    history,
+    request_sync,
+    run_view,
+    status,
+    update_settings,
+)
+from worker.sync_runs import SourceMissing
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("lifecycle", __name__, url_prefix="/api/v1/integrations")
+
+
+@blueprint.post("/<integration_id>/sync")
+@require("admin")
+def sync(integration_id: str) -> tuple[Response, int]:
+    """Instant sync: answers 202 with the run (an already open run is returned as is)."""
+    with services().write() as session, _conflicts():
+        run = request_sync(session, find_integration(session, integration_id))
+        return jsonify(run_view(run)), 202
+
+
+@blueprint.patch("/<integration_id>")
+@require("admin")
+def patch(integration_id: str) -> Response:
+    change = parse_body(IntegrationUpdate)
+    with services().write() as session, _conflicts():
+        integration = find_integration(session, integration_id)
+        update_settings(session, integration, change)
+        return jsonify(public_integration(integration))
+
+
+@blueprint.post("/<integration_id>/disable")
+@require("admin")
+def post_disable(integration_id: str) -> Response:
+    with services().write() as session, _conflicts():
+        integration = find_integration(session, integration_id)
+        disable(session, integration)
+        return jsonify(public_integration(integration))
+
+
+@blueprint.post("/<integration_id>/enable")
+@require("admin")
+def post_enable(integration_id: str) -> tuple[Response, int]:
+    """Resume from each module's last sync time; another portal id → 409."""
+    body = parse_body(IntegrationEnable)
+    with services().write() as session, _conflicts():
+        integration = find_integration(session, integration_id)
+        run = enable(session, integration, body.portal_id)
+        answer = public_integration(integration)
+        answer["run"] = run_view(run) if run is not None else None
+        return jsonify(answer), 202 if run is not None else 200
+
+
+@blueprint.delete("/<integration_id>")
+@require("admin")
+def delete(integration_id: str) -> Response:
+    with services().write() as session, _conflicts():
+        integration = find_integration(session, integration_id)
+        standalone = delete_integration(session, integration)
+        answer = public_integration(integration)
+        answer["standalone_projects"] = standalone
+        return jsonify(answer)
+
+
+@blueprint.get("/<integration_id>/status")
+@require("viewer")
+def get_status(integration_id: str) -> Response:
+    with services().read() as session:
+        report = status(session, find_integration(session, integration_id))
+        return jsonify(
+            {
+                "status": report.status,
+                "modules": report.modules,
+                "parked_events": report.parked,
+                "current_run": _run(report.current_run),
+                "last_run": _run(report.last_run),
+            }
+        )
+
+
+@blueprint.get("/<integration_id>/history")
+@require("viewer")
+def get_history(integration_id: str) -> Response:
+    with services().read() as session:
+        runs = history(session, find_integration(session, integration_id))
+        return jsonify({"items": [run_view(r) for r in runs], "next_cursor": None})
+
+
+def _run(run: SyncRun | None) -> dict[str, Any] | None:
+    return run_view(run) if run is not None else None
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    """Lifecycle refusals as JSON: 410 for a deleted integration, 409 for a state clash."""
+    try:
+        yield
+    except IntegrationGone as exc:
+        raise ApiError(410, "integration_deleted", str(exc)) from exc
+    except SourceMissing as exc:
+        raise ApiError(409, "no_pull_source", str(exc)) from exc
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc

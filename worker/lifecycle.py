@@ -1,0 +1,218 @@
+"""The integration lifecycle (DESIGN §6): connect, sync, edit, disable, enable, delete.
+
+While disabled, webhooks are still answered 202 and their events are kept
+unapplied (parked, see ``worker.apply``); enabling republishes them and resumes
+every module from its watermark. Deleting keeps the synced projects as
+standalone projects and frees the organization to connect another portal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from schemas import Module
+from schemas.api import IntegrationCreate, IntegrationUpdate
+from worker.db import Integration, ParkedEvent, Project, SyncCursor, SyncError, SyncRun
+from worker.db.base import utcnow
+from worker.errors import Conflict, IntegrationGone
+from worker.integrations import (
+    ACTIVE,
+    DELETED,
+    DISABLED,
+    CreatedIntegration,
+    create_integration,
+)
+from worker.rows import MODELS
+from worker.sync_runs import INITIAL, INSTANT, RESUME, request_run
+
+__all__ = [
+    "IntegrationStatus",
+    "connect",
+    "delete_integration",
+    "disable",
+    "enable",
+    "history",
+    "request_sync",
+    "status",
+    "update_settings",
+]
+
+
+def connect(
+    session: Session, organization_id: str, request: IntegrationCreate
+) -> CreatedIntegration:
+    """Create the integration; with a pull source, request its initial sync."""
+    created = create_integration(session, organization_id, request)
+    if created.integration.source:
+        request_run(session, created.integration, INITIAL)
+    return created
+
+
+def request_sync(session: Session, integration: Integration) -> SyncRun:
+    """Instant sync: a pull now (or the one already pending or running)."""
+    _require_live(integration)
+    if integration.status == DISABLED:
+        raise Conflict("the integration is disabled; enable it to sync")
+    return request_run(session, integration, INSTANT)
+
+
+def update_settings(session: Session, integration: Integration, change: IntegrationUpdate) -> None:
+    """Edit what may change after connecting (the portal itself may not)."""
+    _require_live(integration)
+    values = change.model_dump(mode="json", exclude_unset=True)
+    for name in ("customer_duplication", "restrict_project_creation", "field_map", "source"):
+        if name in values:
+            setattr(integration, name, values[name])
+    if "modules" in values:
+        integration.modules = change.module_set()
+    session.flush()
+
+
+def disable(session: Session, integration: Integration) -> None:
+    """Pause: later events are kept but not applied; a running pull stops."""
+    _require_live(integration)
+    integration.status = DISABLED
+    session.flush()
+
+
+def enable(session: Session, integration: Integration, portal_id: str | None) -> SyncRun | None:
+    """Resume a disabled integration from each module's last sync time.
+
+    Only for the same portal: another portal is a new integration (delete first).
+    """
+    _require_live(integration)
+    if portal_id is not None and portal_id != integration.portal_id:
+        raise Conflict(
+            f"integration {integration.id} is connected to portal {integration.portal_id}; "
+            f"it cannot be re-enabled with portal {portal_id}. Delete it and connect the "
+            "other portal as a new integration."
+        )
+    if integration.status != DISABLED:
+        return None
+    integration.status = ACTIVE
+    session.flush()
+    # The resume run republishes the parked events, then pulls (if there is a source).
+    return request_run(session, integration, RESUME)
+
+
+def delete_integration(session: Session, integration: Integration) -> int:
+    """Disconnect; synced projects stay as standalone projects. Returns their count."""
+    _require_live(integration)
+    integration.status = DELETED
+    integration.deleted_at = utcnow()
+    result = session.execute(
+        update(Project)
+        .where(Project.integration_id == integration.id, Project.deleted.is_(False))
+        .values(standalone=True)
+    )
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.integration_id == integration.id, SyncRun.outcome == "pending")
+        .values(outcome="cancelled", finished_at=utcnow(), error="integration deleted")
+    )
+    session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class IntegrationStatus:
+    status: str
+    modules: dict[str, dict[str, Any]]
+    parked: int
+    current_run: SyncRun | None
+    last_run: SyncRun | None
+
+
+def status(session: Session, integration: Integration) -> IntegrationStatus:
+    """State and, per module, last sync time, records synced and open errors."""
+    cursors = {
+        c.module: c
+        for c in session.scalars(
+            select(SyncCursor).where(SyncCursor.integration_id == integration.id)
+        )
+    }
+    errors = {
+        row[0]: row[1]
+        for row in session.execute(
+            select(SyncError.module, func.count())
+            .where(SyncError.integration_id == integration.id, SyncError.resolved.is_(False))
+            .group_by(SyncError.module)
+        )
+    }
+    modules: dict[str, dict[str, Any]] = {}
+    for module in Module:
+        if module is Module.TIMESHEETS and "timesheets" not in (integration.modules or ()):
+            continue
+        table: Any = MODELS[module]
+        synced = session.scalar(
+            select(func.count()).where(
+                table.integration_id == integration.id, table.deleted.is_(False)
+            )
+        )
+        cursor = cursors.get(module.value)
+        modules[module.value] = {
+            "last_sync_time": _iso(cursor.last_sync_at if cursor else None),
+            "watermark": _iso(cursor.watermark if cursor else None),
+            "synced": synced or 0,
+            "errors": errors.get(module.value, 0),
+        }
+    runs = list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.integration_id == integration.id)
+            .order_by(SyncRun.id.desc())
+            .limit(2)
+        )
+    )
+    current = next((r for r in runs if r.outcome in ("pending", "running")), None)
+    last = next((r for r in runs if r.finished_at is not None), None)
+    parked = session.scalar(
+        select(func.count()).where(ParkedEvent.integration_id == integration.id)
+    )
+    return IntegrationStatus(
+        status=DELETED if integration.deleted_at else integration.status,
+        modules=modules,
+        parked=parked or 0,
+        current_run=current,
+        last_run=last,
+    )
+
+
+def history(session: Session, integration: Integration, limit: int = 100) -> list[SyncRun]:
+    """Sync runs, newest first."""
+    return list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.integration_id == integration.id)
+            .order_by(SyncRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def run_view(run: SyncRun) -> dict[str, Any]:
+    """A sync run as the history and status APIs show it."""
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "outcome": run.outcome,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "counts": run.counts,
+        "mapped_fields": run.mapped_fields,
+        "error": run.error,
+    }
+
+
+def _require_live(integration: Integration) -> None:
+    if integration.deleted_at is not None:
+        raise IntegrationGone(f"integration {integration.id} was deleted")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
