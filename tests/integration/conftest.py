@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Org
+from tests.fake_portal import FakePortal
 from tests.integration.sync_harness import Sync, connect
+from worker.runtime import ConsumerThread, build_consumer
+from worker.settings import Settings
 
 
 @pytest.fixture
@@ -35,3 +38,20 @@ def make_second_org(pg_sessions: sessionmaker[Session]) -> Callable[..., Sync]:
         return connect(pg_sessions, other.id, **settings)
 
     return connect_second
+
+
+@pytest.fixture
+def worker(settings: Settings, pg_sessions: sessionmaker[Session]) -> Iterator[None]:
+    """The apply consumer running in the background, as `billsync worker` runs it."""
+    thread = ConsumerThread(build_consumer(settings, pg_sessions))
+    thread.start()
+    yield
+    thread.stop()
+
+
+@pytest.fixture
+def portal() -> FakePortal:
+    """A small realistic portal: 4 projects with clients, one without."""
+    portal = FakePortal()
+    portal.seed(projects=4, tasks_per_project=3, logs_per_task=2, users=3, without_client=1)
+    return portal

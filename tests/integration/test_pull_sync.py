@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import time
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -19,27 +21,11 @@ from tests.integration.pull_harness import (
     project_requests,
 )
 from tests.support import wait_until
-from worker.db import Project
+from worker.db import Project, SyncRun
 from worker.messaging.publisher import Publisher
 from worker.pull import PullRunner
-from worker.runtime import ConsumerThread, build_consumer
+from worker.scheduler import SyncScheduler
 from worker.settings import Settings
-
-
-@pytest.fixture
-def worker(settings: Settings, pg_sessions: sessionmaker[Session]) -> Iterator[None]:
-    """The apply consumer running in the background, as `billsync worker` runs it."""
-    thread = ConsumerThread(build_consumer(settings, pg_sessions))
-    thread.start()
-    yield
-    thread.stop()
-
-
-@pytest.fixture
-def portal() -> FakePortal:
-    portal = FakePortal()
-    portal.seed(projects=4, tasks_per_project=3, logs_per_task=2, users=3, without_client=1)
-    return portal
 
 
 @pytest.fixture
@@ -191,7 +177,7 @@ def test_a_second_portal_cannot_be_connected_while_one_is(synced: Pulling) -> No
 
 
 def test_delete_keeps_projects_standalone_and_frees_the_org_for_another_portal(
-    synced: Pulling,
+    synced: Pulling, publisher: Publisher, settings: Settings
 ) -> None:
     response = synced.api("DELETE", "")
     assert response.status_code == 200
@@ -212,10 +198,7 @@ def test_delete_keeps_projects_standalone_and_frees_the_org_for_another_portal(
     other.seed(projects=1, tasks_per_project=1, logs_per_task=1, without_client=0)
     synced.portal = other
     synced.runner = PullRunner(
-        synced.sessions,
-        synced.runner._publisher,
-        synced.runner.settings,
-        client_factory=in_process_clients(other, synced.runner.settings),
+        synced.sessions, publisher, settings, client_factory=in_process_clients(other, settings)
     )
     synced.connect()
     assert synced.run_pending() == "succeeded"
@@ -270,3 +253,53 @@ def test_a_portal_failure_fails_the_run_and_leaves_webhooks_flowing(pulling: Pul
     (run,) = pulling.api("GET", "/history").get_json()["items"]
     assert "PortalAuthFailed" in run["error"]
     assert pulling.api("GET", "/status").get_json()["status"] == "active"
+
+
+def test_reconciliation_closes_gaps_left_by_lost_webhooks(
+    synced: Pulling, settings: Settings
+) -> None:
+    synced.portal.connect_webhooks(
+        flask_deliver(synced.client, synced.integration_id),
+        secret=synced.webhook_secret,
+        drop_rate=1.0,
+    )
+    change_portal(synced.portal)
+    every_moment = settings.model_copy(update={"reconcile_interval_seconds": 0.01})
+    scheduler = SyncScheduler(synced.runner, synced.sessions, every_moment)
+
+    time.sleep(0.02)
+    scheduler.tick()
+
+    synced.wait_for_state(expected_state(synced.portal))
+    runs = synced.api("GET", "/history").get_json()["items"]
+    assert [(r["kind"], r["outcome"]) for r in runs] == [
+        ("reconciliation", "succeeded"),
+        ("initial", "succeeded"),
+    ]
+
+
+def test_progress_is_visible_in_the_run_while_it_runs(
+    pulling: Pulling, publisher: Publisher, settings: Settings
+) -> None:
+    seen: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def record(run_id: int, counts: dict[str, dict[str, int]]) -> None:
+        with pulling.sessions() as session:
+            run = session.get(SyncRun, run_id)
+            assert run is not None
+            seen.append((copy.deepcopy(counts), dict(run.counts)))
+
+    pulling.runner = PullRunner(
+        pulling.sessions,
+        publisher,
+        settings,
+        client_factory=in_process_clients(pulling.portal, settings),
+        on_progress=record,
+    )
+    pulling.connect()
+    pulling.run_pending()
+
+    assert len(seen) > 5
+    assert all(reported == stored for reported, stored in seen)
+    read = [sum(m["read"] for m in counts.values()) for counts, _ in seen]
+    assert read == sorted(read) and read[0] < read[-1]

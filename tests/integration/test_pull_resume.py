@@ -1,0 +1,98 @@
+"""A pull killed midway resumes from its committed watermarks (real process, real HTTP)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.conftest import Org
+from tests.fake_portal import FakePortal
+from tests.integration.pull_harness import Pulling, expected_state, project_requests
+from tests.support import wait_until
+from worker.db import SyncCursor, SyncRun
+from worker.messaging.publisher import Publisher
+from worker.pull import PullRunner
+from worker.scheduler import SyncScheduler
+from worker.settings import Settings
+
+
+def slowed(app: Any, seconds: float) -> Callable[..., Any]:
+    """WSGI middleware: every portal request takes ``seconds`` longer."""
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        time.sleep(seconds)
+        return app(environ, start_response)
+
+    return wsgi
+
+
+def test_a_pull_killed_midway_resumes_from_its_watermarks(
+    client: FlaskClient,
+    org: Org,
+    pg_sessions: sessionmaker[Session],
+    publisher: Publisher,
+    settings: Settings,
+    database_url: str,
+    broker_url: str,
+    tmp_path: Path,
+    worker: None,
+) -> None:
+    portal = FakePortal()
+    portal.seed(projects=12, tasks_per_project=3, logs_per_task=2, users=3, without_client=1)
+    portal.app.wsgi_app = slowed(portal.app.wsgi_app, 0.01)  # type: ignore[method-assign]
+    with portal.serve() as url:
+        pulling = Pulling(portal, client, org, pg_sessions, runner=None)  # type: ignore[arg-type]
+        created = pulling.connect(
+            source={"base_url": url, "credentials": {"access_token": portal.access_token}}
+        )
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")},
+            "BILLSYNC_DATABASE_URL": database_url,
+            "BILLSYNC_BROKER_URL": broker_url,
+            "BILLSYNC_DATA_DIR": str(tmp_path),
+        }
+        puller = subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "integration", "sync", created["id"]],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: _watermark(pg_sessions, "projects"), timeout=30)
+        finally:
+            puller.send_signal(signal.SIGKILL)
+            puller.wait(10)
+        assert _watermark(pg_sessions, "timesheets") is None, "killed before the last module"
+        portal.requests.clear()
+
+        resumer = PullRunner(pg_sessions, publisher, settings.model_copy())
+        fast = settings.model_copy(update={"sync_stale_seconds": 0.2})
+        time.sleep(0.3)
+        SyncScheduler(resumer, pg_sessions, fast).tick()
+
+        assert pulling.state() == expected_state(portal)
+        with pg_sessions() as session:
+            runs = session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
+        assert [(r.kind, r.outcome) for r in runs] == [
+            ("initial", "interrupted"),
+            ("resume", "succeeded"),
+        ]
+        first_read = next(project_requests(portal))
+        assert "last_modified_time" in first_read, "projects were read from the watermark"
+        assert pulling.api("GET", "/status").get_json()["status"] == "active"
+
+
+def _watermark(sessions: sessionmaker[Session], module: str) -> Any:
+    with sessions() as session:
+        cursor = session.scalars(select(SyncCursor).where(SyncCursor.module == module)).first()
+        return cursor.watermark if cursor else None
