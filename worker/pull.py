@@ -315,6 +315,7 @@ class _Pull:
         self.projects_before = set(self._live_projects())
         self.projects: list[str] = []
         self.new_projects: set[str] = set()
+        self.gone_projects: set[str] = set()
         # Every (project, id) a whole listing returned, for finding deletes.
         self.listed: dict[Module, set[tuple[str | None, str]]] = {}
         self.whole: set[tuple[Module, str | None]] = set()
@@ -369,17 +370,25 @@ class _Pull:
         elif module is Module.USERS:
             for page in self.client.users():
                 yield None, since, page
-        elif module is Module.TIMESHEETS:
-            for project_id in self.projects:
-                own = None if project_id in self.new_projects else since
-                for page in self._timelog_pages(project_id, own):
-                    yield project_id, own, page
         else:
             for project_id in self.projects:
+                if project_id in self.gone_projects:
+                    continue
                 own = None if project_id in self.new_projects else since
-                self._mark_whole(module, project_id, own)
-                for page in self.client.children(module.value, project_id, _ms(own)):
-                    yield project_id, own, page
+                if module is Module.TIMESHEETS:
+                    pages = self._timelog_pages(project_id, own)
+                else:
+                    self._mark_whole(module, project_id, own)
+                    pages = self.client.children(module.value, project_id, _ms(own))
+                try:
+                    for page in pages:
+                        yield project_id, own, page
+                except PortalError as exc:
+                    if exc.status != 404:
+                        raise
+                    # Deleted in the portal since we synced it (its webhook was lost):
+                    # the deletes pass below confirms and emits it.
+                    self.gone_projects.add(project_id)
 
     def _timelog_pages(self, project_id: str, since: datetime | None) -> Iterator[list[Any]]:
         today = datetime.now(UTC).date()

@@ -55,7 +55,7 @@ def synced(pulling: Pulling) -> Pulling:
 def change_portal(portal: FakePortal) -> None:
     """Update, add and delete records of several modules."""
     projects = [p for p in portal.records("projects").values() if p.get("primary_client")]
-    first, second = projects[0], projects[1]
+    first, second, third = projects[0], projects[1], projects[2]
     portal.put("projects", {**first, "name": "Renamed in the portal"})
     task = next(t for t in portal.records("tasks").values() if t["project_id"] == first["id"])
     portal.put("tasks", {**task, "name": "Renamed task"})
@@ -78,6 +78,7 @@ def change_portal(portal: FakePortal) -> None:
     portal.delete("timesheets", doomed["id"])
     bug = next(b for b in portal.records("bugs").values() if b["project_id"] == second["id"])
     portal.delete("bugs", bug["id"])
+    portal.delete("projects", third["id"])
 
 
 def test_initial_sync_reaches_the_portals_state_and_goes_active(pulling: Pulling) -> None:

@@ -192,9 +192,9 @@ class PortalClient:
                     attempt, path, str(response.status_code), retry_after
                 )
                 continue
-            if response.status_code == 204 or not response.content:
-                return None
             if response.is_success:
+                if response.status_code == 204 or not response.content:
+                    return None
                 body: dict[str, Any] = response.json()
                 return body
             code, message = _error_of(response)
@@ -227,9 +227,10 @@ class PortalClient:
     def _refresh_access_token(self) -> None:
         """OAuth refresh-token grant (``accounts.zoho.<dc>/oauth/v2/token``)."""
         url = self._credentials["accounts_url"].rstrip("/") + "/oauth/v2/token"
+        # In the form body, not the query string: URLs end up in logs.
         response = self._accounts.post(
             url,
-            params={
+            data={
                 "grant_type": "refresh_token",
                 "refresh_token": self._credentials["refresh_token"],
                 "client_id": self._credentials["client_id"],

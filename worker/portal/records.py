@@ -24,12 +24,15 @@ def modified_at(record: dict[str, Any]) -> datetime | None:
     """The record's source version: ISO ``modified_time`` (V3) or epoch ms (V2)."""
     text = record.get("modified_time") or record.get("last_modified_time")
     if isinstance(text, str) and not text.isdigit():
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass  # a V2 display date ("11-24-2026"): the *_long field is the version
     for key in _MS_KEYS:
         if record.get(key):
             return datetime.fromtimestamp(int(record[key]) / 1000, UTC)
-    if isinstance(text, str):
+    if isinstance(text, str) and text.isdigit():
         return datetime.fromtimestamp(int(text) / 1000, UTC)
     return None
 
@@ -141,8 +144,11 @@ def _bug(record: dict[str, Any]) -> dict[str, Any]:
 def _timesheet(record: dict[str, Any]) -> dict[str, Any]:
     detail = record.get("module_detail") or {}
     kind = detail.get("type")
-    task_id = detail.get("id") if kind == "task" else (record.get("task") or {}).get("id")
-    bug_id = detail.get("id") if kind in ("bug", "issue") else (record.get("bug") or {}).get("id")
+    # V3 names the log's task or bug in module_detail; V2 in task {id} / bug {id}.
+    task_id = (detail.get("id") if kind == "task" else None) or (record.get("task") or {}).get("id")
+    bug_id = (detail.get("id") if kind in ("bug", "issue") else None) or (
+        record.get("bug") or {}
+    ).get("id")
     return {
         "id": str(record["id"]),
         "log_date": _iso_date(record.get("date") or record.get("log_date")),
