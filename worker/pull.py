@@ -60,7 +60,14 @@ from worker.sync_runs import (
     heartbeat,
 )
 
-__all__ = ["ClientFactory", "ProgressListener", "PullCancelled", "PullRunner", "PullStalled"]
+__all__ = [
+    "ClientFactory",
+    "ProgressListener",
+    "PullCancelled",
+    "PullRunner",
+    "PullStalled",
+    "time_windows",
+]
 
 log = logging.getLogger(__name__)
 
@@ -394,10 +401,10 @@ class _Pull:
         today = datetime.now(UTC).date()
         if since is None:
             start = today - timedelta(days=self.settings.pull_history_days)
-            windows = _windows(start, today)
+            windows = time_windows(start, today)
             self.whole.add((Module.TIMESHEETS, project_id))
         else:
-            windows = _windows(since.date(), today)
+            windows = time_windows(since.date(), today)
         for first, last in windows:
             yield from self.client.timelogs(
                 project_id, first, last, by_modified_time=since is not None
@@ -495,7 +502,7 @@ class _Pull:
         dates = self.runner.local_log_dates(self.target.integration_id, project_id)
         if not dates:
             return
-        for first, last in _windows(min(dates), max(dates)):
+        for first, last in time_windows(min(dates), max(dates)):
             yield from self.client.timelogs(project_id, first, last, by_modified_time=False)
 
     def _emit_deletes(
@@ -536,7 +543,7 @@ def _ms(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
 
-def _windows(first: date, last: date) -> list[tuple[date, date]]:
+def time_windows(first: date, last: date) -> list[tuple[date, date]]:
     """[first, last] cut into windows the portal accepts (at most six months each)."""
     windows = []
     while first <= last:

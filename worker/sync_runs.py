@@ -96,8 +96,10 @@ def request_run(session: Session, integration: Integration, kind: str) -> SyncRu
 
 
 def mapped_fields(integration: Integration) -> dict[str, Any]:
-    """The fields a run syncs: standard ones per selected module, and the custom map."""
-    modules = [m for m in STANDARD_FIELDS if m in set(integration.modules or ()) | {"projects"}]
+    """The fields a run syncs: standard ones per module (time logs only when selected),
+    and the custom field map."""
+    selected = set(integration.modules or ())
+    modules = [m for m in STANDARD_FIELDS if m != "timesheets" or m in selected]
     return {
         "standard": {m: sorted(STANDARD_FIELDS[m].model_fields) for m in modules},
         "custom": integration.field_map or {},

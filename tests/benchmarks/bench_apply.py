@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pika
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import make_url
 
 from schemas import QueueMessage, event_adapter, routing_key
 from tests import servers
+from tests.benchmarks.common import temporary_database
 from tests.portal import project
 from tests.support import BrokerProbe, wait_until
 from worker import migrate
@@ -137,66 +137,61 @@ def _drain(messages: Sequence[QueueMessage], sessions: Any, engine: Engine) -> f
     return rate
 
 
+def _measure(engine: Engine, n: int, per_event_n: int) -> dict[str, float]:
+    """Events/s of the consumer, batched apply, per-event apply and raw upsert."""
+    migrate.upgrade(engine)
+    sessions = make_sessionmaker(engine)
+
+    def batched(messages: Sequence[QueueMessage]) -> None:
+        for start in range(0, len(messages), BATCH):
+            with sessions.begin() as session:
+                apply_batch(session, messages[start : start + BATCH])
+
+    def per_event(messages: Sequence[QueueMessage]) -> None:
+        for message in messages:
+            with sessions.begin() as session:
+                apply_batch(session, [message])
+
+    def raw(rows: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), BATCH):
+            with engine.begin() as connection:
+                stmt = insert(Task)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["integration_id", "source_id"],
+                    set_={c: stmt.excluded[c] for c in ("name", "source_modified_at", "payload")},
+                )
+                # RETURNING makes SQLAlchemy batch rows into multi-row VALUES, as apply does.
+                connection.execute(stmt.returning(Task.id), rows[start : start + BATCH])
+
+    batched_events = _events(_integration(engine), n, 0)
+    per_event_events = _events(_integration(engine), per_event_n, 0)
+    raw_id = _integration(engine)
+    with sessions() as session:
+        org_id = session.get_one(Integration, raw_id).organization_id
+    raw_rows = [event_row(m.event, RowContext(org_id, raw_id, None)) for m in _events(raw_id, n, 0)]
+    consumer_events = _events(_integration(engine), n, 0)
+    figures = {
+        "consumer": _drain(consumer_events, sessions, engine),
+        "batched": _timed(lambda: batched(batched_events), n),
+        "per-event": _timed(lambda: per_event(per_event_events), per_event_n),
+        "raw upsert": _timed(lambda: raw(raw_rows), n),
+    }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args()
     n = args.events
 
-    server = make_url(servers.postgres_server_url())
-    name = f"billsync_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(server.set(database=name))
-    try:
-        migrate.upgrade(engine)
-        sessions = make_sessionmaker(engine)
-
-        def batched(messages: Sequence[QueueMessage]) -> None:
-            for start in range(0, len(messages), BATCH):
-                with sessions.begin() as session:
-                    apply_batch(session, messages[start : start + BATCH])
-
-        def per_event(messages: Sequence[QueueMessage]) -> None:
-            for message in messages:
-                with sessions.begin() as session:
-                    apply_batch(session, [message])
-
-        def raw(rows: Sequence[dict[str, Any]]) -> None:
-            for start in range(0, len(rows), BATCH):
-                with engine.begin() as connection:
-                    stmt = insert(Task)
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=["integration_id", "source_id"],
-                        set_={
-                            c: stmt.excluded[c] for c in ("name", "source_modified_at", "payload")
-                        },
-                    )
-                    # RETURNING makes SQLAlchemy batch rows into multi-row VALUES, as apply does.
-                    connection.execute(stmt.returning(Task.id), rows[start : start + BATCH])
-
-        per_event_n = max(1000, n // 10)
-        batched_events = _events(_integration(engine), n, 0)
-        per_event_events = _events(_integration(engine), per_event_n, 0)
-        raw_id = _integration(engine)
-        with sessions() as session:
-            org_id = session.get_one(Integration, raw_id).organization_id
-        raw_rows = [
-            event_row(m.event, RowContext(org_id, raw_id, None)) for m in _events(raw_id, n, 0)
-        ]
-        consumer_events = _events(_integration(engine), n, 0)
-        figures = {
-            "consumer": _drain(consumer_events, sessions, engine),
-            "batched": _timed(lambda: batched(batched_events), n),
-            "per-event": _timed(lambda: per_event(per_event_events), per_event_n),
-            "raw upsert": _timed(lambda: raw(raw_rows), n),
-        }
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    per_event_n = max(1000, n // 10)
+    with temporary_database() as url:
+        engine = create_engine(url)
+        try:
+            figures = _measure(engine, n, per_event_n)
+        finally:
+            engine.dispose()
 
     print(f"apply into PostgreSQL, {n} task events (per-event: {per_event_n})")
     for label, rate in figures.items():

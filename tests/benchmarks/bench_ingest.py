@@ -15,17 +15,16 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests import servers
+from tests.benchmarks.common import temporary_database
 from tests.support import project_event, signed_headers, wait_until
 
 BIN = Path(sys.executable).parent
@@ -72,70 +71,69 @@ def _blast(url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: 
     return len(requests) / elapsed
 
 
+def _measure(args: argparse.Namespace, database_url: str) -> dict[str, float]:
+    """Requests/s of the gateway and of the bare route."""
+    env = {
+        **os.environ,
+        "BILLSYNC_DATABASE_URL": database_url,
+        "BILLSYNC_BROKER_URL": servers.rabbitmq_url(),
+        "BILLSYNC_LOG_LEVEL": "WARNING",
+    }
+    name = make_url(database_url).database
+    billsync = [str(BIN / "billsync")]
+    created = subprocess.run(
+        [*billsync, "org", "create", "bench"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = json.loads(created.stdout)["admin_token"]
+    rates: dict[str, float] = {}
+    port = 18711
+    with serving([*billsync, "gateway", "--port", str(port)], port, env) as url:
+        integration = httpx.post(
+            f"{url}/api/v1/integrations",
+            json={"portal_id": name},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        target = f"{url}/webhooks/{integration['id']}"
+        requests = []
+        for n in range(args.requests):
+            body = json.dumps(project_event(f"P{n}", event_id=f"e-{n}")).encode()
+            requests.append((body, signed_headers(integration["webhook_secret"], body)))
+        _blast(target, requests[:200], args.concurrency)  # warm-up (and dedupe later)
+        rates["gateway"] = _blast(target, requests, args.concurrency)
+    bare = [
+        str(BIN / "gunicorn"),
+        "-w",
+        "2",
+        "--threads",
+        "8",
+        "-k",
+        "gthread",
+        "-b",
+        f"127.0.0.1:{port + 1}",
+        "tests.benchmarks.bare_app:app",
+    ]
+    with serving(bare, port + 1, env) as url:
+        target = f"{url}/webhooks/x"
+        _blast(target, requests[:200], args.concurrency)
+        rates["bare route"] = _blast(target, requests, args.concurrency)
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
 
-    server = make_url(servers.postgres_server_url())
-    name = f"billsync_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    env = {
-        **os.environ,
-        "BILLSYNC_DATABASE_URL": server.set(database=name).render_as_string(hide_password=False),
-        "BILLSYNC_BROKER_URL": servers.rabbitmq_url(),
-        "BILLSYNC_LOG_LEVEL": "WARNING",
-    }
     try:
-        billsync = [str(BIN / "billsync")]
-        created = subprocess.run(
-            [*billsync, "org", "create", "bench"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        token = json.loads(created.stdout)["admin_token"]
-        rates: dict[str, float] = {}
-        port = 18711
-        with serving([*billsync, "gateway", "--port", str(port)], port, env) as url:
-            integration = httpx.post(
-                f"{url}/api/v1/integrations",
-                json={"portal_id": name},
-                headers={"Authorization": f"Bearer {token}"},
-            ).json()
-            target = f"{url}/webhooks/{integration['id']}"
-            requests = []
-            for n in range(args.requests):
-                body = json.dumps(project_event(f"P{n}", event_id=f"e-{n}")).encode()
-                requests.append((body, signed_headers(integration["webhook_secret"], body)))
-            _blast(target, requests[:200], args.concurrency)  # warm-up (and dedupe later)
-            rates["gateway"] = _blast(target, requests, args.concurrency)
-        bare = [
-            str(BIN / "gunicorn"),
-            "-w",
-            "2",
-            "--threads",
-            "8",
-            "-k",
-            "gthread",
-            "-b",
-            f"127.0.0.1:{port + 1}",
-            "tests.benchmarks.bare_app:app",
-        ]
-        with serving(bare, port + 1, env) as url:
-            target = f"{url}/webhooks/x"
-            _blast(target, requests[:200], args.concurrency)
-            rates["bare route"] = _blast(target, requests, args.concurrency)
+        with temporary_database() as database_url:
+            rates = _measure(args, database_url)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
         servers.stop_all()
-
     print(f"ingest, {args.requests} signed webhooks, {args.concurrency} concurrent clients")
     for label, rate in rates.items():
         print(f"  {label:<11} {rate:>8,.0f} requests/s")
