@@ -43,7 +43,7 @@ from worker.messaging.embedded import recover_in_flight
 from worker.progress import sync_progress
 from worker.runtime import ConsumerThread, build_consumer, build_runner, build_scheduler
 from worker.settings import Settings
-from worker.sync_runs import PENDING, SUCCEEDED, SourceMissing
+from worker.sync_runs import PENDING, SUCCEEDED, SourceMissing, claim
 
 __all__ = ["main"]
 
@@ -250,16 +250,16 @@ def integration_sync(ctx: click.Context, integration_id: str, background: bool) 
     with sessions.begin() as session, _operator_errors():
         run = request_sync(session, _integration(session, integration_id))
         run_id, outcome = run.id, run.outcome
+        if not background and outcome == PENDING:
+            claim(session, run_id)  # in the same transaction: no worker takes it meanwhile
     if background or outcome != PENDING:
         click.echo(json.dumps({"run_id": run_id, "outcome": outcome}))
         return
     configure_logging(settings.log_level)
     with sync_progress() as show:
-        runner = build_runner(settings, sessions, on_progress=show)
-        result = runner.run_next(run_id)
-    final = result[1] if result else "not claimed (another runner took it)"
+        final = build_runner(settings, sessions, on_progress=show).execute(run_id)
     with sessions() as session:
-        view = run_view(session.get(SyncRun, run_id))  # type: ignore[arg-type]
+        view = run_view(session.get_one(SyncRun, run_id))
     click.echo(json.dumps(view, indent=2))
     if final != SUCCEEDED:
         sys.exit(1)

@@ -38,3 +38,5 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     # One line per request is the gateway's job to log, not werkzeug's banner.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # httpx logs every portal request at INFO; the pull logs its progress itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -11,7 +11,9 @@ Watermarks. Each module's watermark is the newest source modification a pull
 read and saw applied; a run reads from ``watermark - overlap``. A module's
 watermark advances only after every event it emitted is committed (found in the
 processed-event ledger), so a run killed midway resumes each module from what
-is really in the database. Webhooks never move watermarks: a lost webhook must
+is really in the database. Projects are settled first (what else is read depends
+on which projects are synced); the other modules are read while the worker
+applies them and settled together at the end. Webhooks never move watermarks: a lost webhook must
 not hide an older change from the next pull.
 
 What the API cannot filter (users, tasks, bugs) is read whole and filtered here;
@@ -75,6 +77,9 @@ CHILDREN = (Module.MILESTONES, Module.TASKLISTS, Module.TASKS, Module.BUGS)
 # Modules whose listing the API filters by modification time (the rest come whole).
 SERVER_FILTERED = frozenset({Module.PROJECTS, Module.MILESTONES, Module.TASKLISTS})
 WINDOW = timedelta(days=183)  # the portal's longest time-log window (six months)
+PUBLISH_BATCH = 500  # messages per confirm wait
+CHECKPOINT_SECONDS = 0.5  # how often progress is saved (and a pause noticed)
+WAIT_CHUNK = 1000  # event ids per "are they applied yet?" query
 
 ClientFactory = Callable[[str, dict[str, Any]], PortalClient]
 ProgressListener = Callable[[int, dict[str, dict[str, int]]], None]
@@ -235,36 +240,39 @@ class PullRunner:
     def wait_committed(
         self, target: _Target, event_ids: list[str], counts: dict[str, dict[str, int]]
     ) -> None:
-        """Block until every event id is in the processed-event ledger."""
-        pending = set(event_ids)
-        deadline = time.monotonic() + self._settings.pull_commit_timeout_seconds
-        pause = 0.02
-        while pending:
-            with self._sessions() as session:
-                found: set[str] = set()
-                chunked = sorted(pending)
-                for start in range(0, len(chunked), 1000):
-                    found.update(
+        """Block until every event id is in the processed-event ledger.
+
+        Ids are checked a chunk at a time in publish order: the queue is (nearly)
+        FIFO, so the oldest chunk completes first, and each poll is one small query
+        rather than a scan of everything still pending.
+        """
+        timeout = self._settings.pull_commit_timeout_seconds
+        for start in range(0, len(event_ids), WAIT_CHUNK):
+            missing = set(event_ids[start : start + WAIT_CHUNK])
+            deadline = time.monotonic() + timeout
+            pause = 0.01
+            while missing:
+                with self._sessions() as session:
+                    found = set(
                         session.scalars(
                             select(ProcessedEvent.event_id).where(
                                 ProcessedEvent.integration_id == target.integration_id,
-                                ProcessedEvent.event_id.in_(chunked[start : start + 1000]),
+                                ProcessedEvent.event_id.in_(missing),
                             )
                         )
                     )
-            if found:
-                pending -= found
-                deadline = time.monotonic() + self._settings.pull_commit_timeout_seconds
-                continue
-            if time.monotonic() > deadline:
-                raise PullStalled(
-                    f"{len(pending)} pulled events were not applied within "
-                    f"{self._settings.pull_commit_timeout_seconds:.0f}s; is a worker running? "
-                    "(see the dead letters)"
-                )
-            self.checkpoint(target, counts)
-            time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+                if found:
+                    missing -= found
+                    deadline = time.monotonic() + timeout
+                elif time.monotonic() > deadline:
+                    raise PullStalled(
+                        f"{len(event_ids) - start} pulled events were not applied within "
+                        f"{timeout:.0f}s; is a worker running? (see the dead letters)"
+                    )
+                if missing:
+                    self.checkpoint(target, counts)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.5)
 
     def advance(self, target: _Target, module: Module, newest: datetime | None) -> None:
         """Move the module's watermark to what this run read and saw applied."""
@@ -326,23 +334,38 @@ class _Pull:
         # Every (project, id) a whole listing returned, for finding deletes.
         self.listed: dict[Module, set[tuple[str | None, str]]] = {}
         self.whole: set[tuple[Module, str | None]] = set()
+        self.outbox: list[QueueMessage] = []
+        self.next_checkpoint = 0.0
 
     def run(self, client: PortalClient) -> None:
         self.client = client
+        unsettled: list[tuple[Module, list[str], datetime | None]] = []
         for module in Module:
             if module is Module.TIMESHEETS and "timesheets" not in self.target.modules:
                 continue
-            self._pull(module)
+            unsettled.append((module, *self._pull(module)))
             if module is Module.PROJECTS:
+                # Which projects are synced decides what else is read: wait for them.
+                self._settle(unsettled)
                 live = self._live_projects()
                 self.projects = sorted(live)
                 self.new_projects = live - self.projects_before
+        # The rest is read while the worker applies it; watermarks move once it is in.
+        self._settle(unsettled)
         if self.target.kind != INITIAL and self.settings.pull_detect_deletes:
             self._find_deletes()
 
     # -- reading -------------------------------------------------------------------
 
-    def _pull(self, module: Module) -> None:
+    def _settle(self, unsettled: list[tuple[Module, list[str], datetime | None]]) -> None:
+        """Wait until the modules' events are applied, then advance their watermarks."""
+        for module, emitted, newest in unsettled:
+            self.runner.wait_committed(self.target, emitted, self.counts)
+            self.runner.advance(self.target, module, newest)
+        unsettled.clear()
+
+    def _pull(self, module: Module) -> tuple[list[str], datetime | None]:
+        """Read and publish ``module``; the event ids emitted and the newest version read."""
         counts = self._counts(module)
         emitted: list[str] = []
         newest: datetime | None = None
@@ -360,12 +383,23 @@ class _Pull:
                     continue
                 messages.append(message)
                 newest = version if newest is None or version > newest else newest
-            self.runner.publish(messages)
+            self._send(messages)
             emitted.extend(m.event_id for m in messages)
             counts["emitted"] += len(messages)
+        self._send([], flush=True)
+        return emitted, newest
+
+    def _send(self, messages: list[QueueMessage], *, flush: bool = False) -> None:
+        """Publish in batches of PUBLISH_BATCH (one confirm wait each); save progress
+        at most every CHECKPOINT_SECONDS (and at every flush)."""
+        self.outbox.extend(messages)
+        if flush or len(self.outbox) >= PUBLISH_BATCH:
+            self.runner.publish(self.outbox)
+            self.outbox = []
+        now = time.monotonic()
+        if flush or now >= self.next_checkpoint:
             self.runner.checkpoint(self.target, self.counts)
-        self.runner.wait_committed(self.target, emitted, self.counts)
-        self.runner.advance(self.target, module, newest)
+            self.next_checkpoint = now + CHECKPOINT_SECONDS
 
     def _pages(self, module: Module) -> Iterator[tuple[str | None, datetime | None, list[Any]]]:
         """(project id, since, page) for every page of ``module`` this run reads."""
@@ -426,7 +460,10 @@ class _Pull:
         except ValidationError as exc:
             log.warning(
                 "portal record does not fit the contract; skipped",
-                extra={"module": module.value, "record_id": data.get("id"), "error": str(exc)},
+                extra={
+                    "fields": {"module": module.value, "record_id": data.get("id")},
+                    "error": str(exc),
+                },
             )
             return None
         return QueueMessage(
