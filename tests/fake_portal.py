@@ -17,9 +17,10 @@ import copy
 import itertools
 import json
 import random
+import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
@@ -83,6 +84,9 @@ class FakePortal:
         self.statuses: list[int] = []  # HTTP status of each delivery, parallel to `delivered`
         self.dropped: list[dict[str, Any]] = []
         self._store: dict[str, dict[str, _Row]] = {m: {} for m in MODULES}
+        # Children by project, rebuilt after a change: listings stay cheap on big portals.
+        self._generation = 0
+        self._by_project: dict[str, tuple[int, dict[str, list[_Row]]]] = {}
         self._lock = threading.RLock()
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self._failures: list[tuple[int, int | None]] = []
@@ -105,6 +109,7 @@ class FakePortal:
             row = self._table(module).pop(record_id, None)
             if row is None:
                 raise KeyError(f"no {module} record {record_id}")
+            self._generation += 1
             if module == "projects":
                 for child in CHILDREN:
                     table = self._store[child]
@@ -246,6 +251,7 @@ class FakePortal:
             if module in CHILDREN and not merged.get("project_id"):
                 raise ValueError(f"{module} record needs a project_id")
             row = table[record["id"]] = _Row(self._stamp(), merged)
+            self._generation += 1
             envelope = _envelope(module, "updated" if old else "created", row.modified, merged)
         if notify:
             self._emit(envelope)
@@ -427,13 +433,25 @@ class FakePortal:
     ) -> list[_Row]:
         """Copies, by modified_time then id, so pages are stable."""
         with self._lock:
+            if project_id is None:
+                candidates: Iterable[_Row] = self._store[module].values()
+            else:
+                candidates = self._project_index(module).get(project_id, [])
             rows = [
                 _Row(r.modified, copy.deepcopy(r.data))
-                for r in self._store[module].values()
-                if (project_id is None or r.data["project_id"] == project_id)
-                and (since is None or r.modified >= since)
+                for r in candidates
+                if since is None or r.modified >= since
             ]
         return sorted(rows, key=lambda r: (r.modified, r.data["id"]))
+
+    def _project_index(self, module: str) -> dict[str, list[_Row]]:
+        cached = self._by_project.get(module)
+        if cached is None or cached[0] != self._generation:
+            index: dict[str, list[_Row]] = {}
+            for row in self._store[module].values():
+                index.setdefault(row.data["project_id"], []).append(row)
+            cached = self._by_project[module] = (self._generation, index)
+        return cached[1]
 
     def _list(self, module: str, rows: list[_Row]) -> ResponseReturnValue:
         items, page_info = _paginate(rows)
@@ -697,18 +715,32 @@ def main() -> None:
 @main.command()
 @click.option("--port", default=8090, show_default=True)
 @click.option("--seed", "seeded", is_flag=True, help="Start with a realistic data set.")
+@click.option("--projects", default=3, show_default=True, help="Projects --seed makes.")
+@click.option("--tasks-per-project", default=4, show_default=True)
+@click.option("--logs-per-task", default=3, show_default=True)
 @click.option("--portal-id", default="portal-1", show_default=True)
 @click.option("--access-token", default="fake-token", show_default=True)
-def serve(port: int, seeded: bool, portal_id: str, access_token: str) -> None:
+def serve(
+    port: int,
+    seeded: bool,
+    projects: int,
+    tasks_per_project: int,
+    logs_per_task: int,
+    portal_id: str,
+    access_token: str,
+) -> None:
     """Serve the API and the /_fake control endpoints until interrupted."""
     portal = FakePortal(portal_id, access_token=access_token)
     portal.app.register_blueprint(control_blueprint(portal))
     if seeded:
-        portal.seed()
+        portal.seed(
+            projects=projects, tasks_per_project=tasks_per_project, logs_per_task=logs_per_task
+        )
     with portal.serve(port) as url:
         click.echo(f"base URL:     {url}")
         click.echo(f"portal id:    {portal.portal_id}")
-        click.echo(f"access token: {portal.access_token}")
+        click.echo(f"access token: {portal.access_token}", nl=True)
+        sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 

@@ -75,6 +75,13 @@ class BrokerProbe:
         finally:
             connection.close()
 
+    def consumers(self, queue: str = APPLY_QUEUE) -> int:
+        connection, channel = self._channel()
+        try:
+            return int(channel.queue_declare(queue, passive=True).method.consumer_count)
+        finally:
+            connection.close()
+
     def get(self, queue: str = APPLY_QUEUE) -> tuple[Any, Any, bytes] | None:
         """Take one message (acked), as (method, properties, body), or None."""
         connection, channel = self._channel()

@@ -3,8 +3,9 @@
     python -m tests.benchmarks.bench_pull [--projects 100]
 
 A fake portal of N projects × 10 tasks × 10 logs per task (DESIGN §8 names 1k
-projects, 10k tasks, 100k logs: ``--projects 1000``) is served in-process. Two
-figures, records/s, in the same run:
+projects, 10k tasks, 100k logs: ``--projects 1000``) is served over HTTP by a
+process of its own, as a real portal would be. Two figures, records/s, in the
+same run:
   read        the portal client reading every page the pull reads (the baseline)
   initial     a whole initial sync: read, convert, publish with confirms to
               RabbitMQ, applied into PostgreSQL by `billsync worker` in a second
@@ -23,14 +24,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import create_engine
 
 from schemas.api import IntegrationCreate
 from tests import servers
 from tests.benchmarks.common import temporary_database
-from tests.fake_portal import FakePortal
-from tests.integration.pull_harness import PORTAL_URL, in_process_clients
-from tests.support import BrokerProbe
+from tests.support import BrokerProbe, wait_until
 from worker import migrate
 from worker.accounts import create_organization
 from worker.db import make_sessionmaker
@@ -40,6 +40,8 @@ from worker.messaging.topology import build_topology
 from worker.portal.client import PortalClient
 from worker.pull import PullRunner, time_windows
 from worker.settings import Settings
+
+PORTAL_ID = "portal-1"
 
 
 def read_everything(client: PortalClient, history_days: int) -> int:
@@ -67,14 +69,21 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=100)
     args = parser.parse_args()
 
-    portal = FakePortal()
-    portal.seed(
-        projects=args.projects, tasks_per_project=10, logs_per_task=10, users=20, without_client=0
+    port = 18790
+    portal = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_portal", "serve", "--seed", "--port", str(port)]
+        + ["--projects", str(args.projects), "--tasks-per-project", "10", "--logs-per-task", "10"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    source = {"base_url": f"http://127.0.0.1:{port}", "credentials": {"access_token": "fake-token"}}
     try:
+        wait_until(lambda: _answers(source["base_url"]), timeout=300, interval=0.5)
         with temporary_database() as database_url:
-            figures, records = _measure(portal, database_url)
+            figures, records = _measure(source, database_url)
     finally:
+        portal.terminate()
+        portal.wait(30)
         servers.stop_all()
 
     print(f"initial sync of {args.projects} projects ({records:,} records read)")
@@ -84,34 +93,27 @@ def main() -> None:
     print(f"  initial {'meets' if figures['initial'] >= 5000 else 'misses'} 5,000 records/s")
 
 
-def _measure(portal: FakePortal, database_url: str) -> tuple[dict[str, float], int]:
+def _answers(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/_fake/records/users", timeout=1).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def _measure(source: dict[str, Any], database_url: str) -> tuple[dict[str, float], int]:
     settings = Settings(
         database_url=database_url, broker_url=servers.rabbitmq_url(), log_level="WARNING"
     )
-    factory = in_process_clients(portal, settings)
-    source: dict[str, Any] = {
-        "base_url": PORTAL_URL,
-        "credentials": {"access_token": portal.access_token},
-    }
     started = time.perf_counter()
-    with factory(portal.portal_id, source) as client:
+    with PortalClient(source["base_url"], PORTAL_ID, source["credentials"]) as client:
         records = read_everything(client, settings.pull_history_days)
     read_rate = records / (time.perf_counter() - started)
 
     engine = create_engine(settings.database_url)
     migrate.upgrade(engine)
     sessions = make_sessionmaker(engine)
-    with sessions.begin() as session:
-        organization, _token = create_organization(session, "bench")
-        request = IntegrationCreate.model_validate(
-            {
-                "portal_id": portal.portal_id,
-                "modules": ["timesheets"],
-                "source": source,
-            }
-        )
-        connect(session, organization.id, request)
-    BrokerProbe(settings.broker_url).reset()
+    probe = BrokerProbe(settings.broker_url)
+    probe.reset()
     publisher = Publisher(settings, build_topology(settings))
     publisher.declare_topology()
     env = {
@@ -119,12 +121,21 @@ def _measure(portal: FakePortal, database_url: str) -> tuple[dict[str, float], i
         "BILLSYNC_DATABASE_URL": settings.database_url,
         "BILLSYNC_BROKER_URL": settings.broker_url,
         "BILLSYNC_LOG_LEVEL": "WARNING",
+        # Its sync loop looks once, at start, before the run exists: this process runs it.
+        "BILLSYNC_SYNC_POLL_SECONDS": "3600",
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "worker"], env=env, stderr=subprocess.DEVNULL
     )
     try:
-        runner = PullRunner(sessions, publisher, settings, client_factory=factory)
+        wait_until(lambda: probe.consumers() > 0, timeout=60)
+        with sessions.begin() as session:
+            organization, _token = create_organization(session, "bench")
+            request = IntegrationCreate.model_validate(
+                {"portal_id": PORTAL_ID, "modules": ["timesheets"], "source": source}
+            )
+            connect(session, organization.id, request)
+        runner = PullRunner(sessions, publisher, settings)
         started = time.perf_counter()
         result = runner.run_next()
         elapsed = time.perf_counter() - started
