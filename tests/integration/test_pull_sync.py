@@ -151,6 +151,21 @@ def test_instant_sync_repairs_randomly_dropped_webhooks(synced: Pulling) -> None
     synced.wait_for_state(expected_state(synced.portal))
 
 
+def test_reordered_and_duplicated_webhooks_reach_the_portals_state(synced: Pulling) -> None:
+    synced.portal.connect_webhooks(
+        flask_deliver(synced.client, synced.integration_id),
+        secret=synced.webhook_secret,
+        duplicate_rate=0.5,
+        reorder=True,
+        seed=3,
+    )
+    change_portal(synced.portal)
+
+    assert set(synced.portal.flush_webhooks()) == {202}
+
+    synced.wait_for_state(expected_state(synced.portal))
+
+
 def test_a_second_instant_sync_request_returns_the_open_run(synced: Pulling) -> None:
     first = synced.api("POST", "/sync").get_json()
     second = synced.api("POST", "/sync").get_json()
@@ -304,3 +319,15 @@ def test_progress_is_visible_in_the_run_while_it_runs(
     assert all(reported == stored for reported, stored in seen)
     read = [sum(m["read"] for m in counts.values()) for counts, _ in seen]
     assert read == sorted(read) and read[0] < read[-1]
+
+
+def test_a_portal_record_outside_the_contract_is_counted_and_skipped(pulling: Pulling) -> None:
+    log = next(iter(pulling.portal.records("timesheets").values()))
+    pulling.portal.put("timesheets", {**log, "owner": {"id": "U9", "name": "No Email"}})
+    pulling.connect()
+
+    assert pulling.run_pending() == "succeeded"
+
+    (run,) = pulling.api("GET", "/history").get_json()["items"]
+    assert run["counts"]["timesheets"]["invalid"] == 1
+    assert log["id"] not in pulling.state()["timesheets"]
