@@ -69,16 +69,15 @@ class BrokerProbe:
         return connection, connection.channel()
 
     def depth(self, queue: str = APPLY_QUEUE) -> int:
-        connection, channel = self._channel()
-        try:
-            return int(channel.queue_declare(queue, passive=True).method.message_count)
-        finally:
-            connection.close()
+        return int(self._declare_ok(queue).message_count)
 
     def consumers(self, queue: str = APPLY_QUEUE) -> int:
+        return int(self._declare_ok(queue).consumer_count)
+
+    def _declare_ok(self, queue: str) -> Any:
         connection, channel = self._channel()
         try:
-            return int(channel.queue_declare(queue, passive=True).method.consumer_count)
+            return channel.queue_declare(queue, passive=True).method
         finally:
             connection.close()
 

@@ -38,11 +38,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, null, select
+from sqlalchemy import delete, null, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import Module, QueueMessage, event_adapter
-from worker.db import Integration, ParkedEvent, ProcessedEvent, SyncCursor, SyncRun
+from worker.db import Integration, ParkedEvent, ProcessedEvent, SyncCursor, SyncError, SyncRun
 from worker.db.base import utcnow
 from worker.errors import BrokerUnavailable
 from worker.integrations import DISABLED
@@ -80,6 +80,7 @@ WINDOW = timedelta(days=183)  # the portal's longest time-log window (six months
 PUBLISH_BATCH = 500  # messages per confirm wait
 CHECKPOINT_SECONDS = 0.5  # how often progress is saved (and a pause noticed)
 WAIT_CHUNK = 1000  # event ids per "are they applied yet?" query
+ANALYZE_EVERY = 10_000  # events published between two ANALYZEs of the growing tables
 
 ClientFactory = Callable[[str, dict[str, Any]], PortalClient]
 ProgressListener = Callable[[int, dict[str, dict[str, int]]], None]
@@ -122,6 +123,7 @@ class PullRunner:
         self._settings = settings
         self._client_factory = client_factory or self._http_client
         self._on_progress = on_progress
+        self._published = self._analyzed_at = 0
 
     def run_next(self, run_id: int | None = None) -> tuple[int, str] | None:
         """Claim a pending run (the given one, else the oldest) and execute it."""
@@ -226,6 +228,25 @@ class PullRunner:
     def publish(self, messages: list[QueueMessage]) -> None:
         if messages:
             self._publisher.publish(messages)
+            self._published += len(messages)
+            if self._published - self._analyzed_at >= ANALYZE_EVERY:
+                self._analyze()
+
+    def _analyze(self) -> None:
+        """Refresh PostgreSQL's statistics of the tables a bulk load grows.
+
+        Autovacuum analyzes a table once a minute at best; meanwhile the planner
+        takes a fast-growing table for empty and turns index lookups of the apply
+        into scans (measured: 29 ms instead of 1.5 ms per error-summary lookup at
+        25k rows). A pull knows it is loading in bulk, so it says so.
+        """
+        self._analyzed_at = self._published
+        with self._sessions() as session:
+            if session.get_bind().dialect.name != "postgresql":
+                return
+            grown: list[Any] = [*MODELS.values(), SyncError, ProcessedEvent]
+            session.execute(text("ANALYZE " + ", ".join(m.__tablename__ for m in grown)))
+            session.commit()
 
     def checkpoint(self, target: _Target, counts: dict[str, dict[str, int]]) -> None:
         """Save progress for the history and status; stop if the integration was paused."""
