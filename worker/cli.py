@@ -27,8 +27,17 @@ from standardwebhooks.webhooks import Webhook
 
 from worker import migrate
 from worker.accounts import ROLES, create_organization, create_token
-from worker.db import Integration, SyncRun, make_engine, make_sessionmaker
-from worker.errors import Conflict, NotFound
+from worker.db import DeadLetter, Integration, SyncRun, make_engine, make_sessionmaker
+from worker.dead_letters import (
+    DeadLetterFilter,
+    count,
+    dead_letter_view,
+    delete_matching,
+    edit,
+    find,
+    replay,
+)
+from worker.errors import BrokerUnavailable, Conflict, NotFound
 from worker.lifecycle import (
     delete_integration,
     disable,
@@ -40,8 +49,16 @@ from worker.lifecycle import (
 )
 from worker.logs import configure_logging
 from worker.messaging.embedded import recover_in_flight
-from worker.progress import sync_progress
-from worker.runtime import ConsumerThread, build_consumer, build_runner, build_scheduler
+from worker.messaging.publisher import Publisher
+from worker.messaging.topology import build_topology
+from worker.progress import replay_progress, sync_progress
+from worker.runtime import (
+    ConsumerThread,
+    build_archiver,
+    build_consumer,
+    build_runner,
+    build_scheduler,
+)
 from worker.settings import Settings
 from worker.sync_runs import PENDING, SUCCEEDED, SourceMissing, claim
 
@@ -151,6 +168,8 @@ def run(ctx: click.Context, host: str | None, port: int | None) -> None:
     app = create_app(settings, sessions=sessions)
     worker = ConsumerThread(build_consumer(settings, sessions))
     worker.start()
+    archiver = ConsumerThread(build_archiver(settings, sessions))
+    archiver.start()
     scheduler = build_scheduler(settings, sessions)
     scheduler.start()
     server = make_server(host or settings.host, port or settings.port, app, threaded=True)
@@ -164,6 +183,7 @@ def run(ctx: click.Context, host: str | None, port: int | None) -> None:
         server.serve_forever()
     finally:
         scheduler.stop()
+        archiver.stop()
         worker.stop()
 
 
@@ -211,11 +231,14 @@ def worker(ctx: click.Context) -> None:
         consumer.should_stop = True
 
     _stop_on_signals(_stop)
+    archiver = ConsumerThread(build_archiver(settings, sessions))
+    archiver.start()
     scheduler.start()
     try:
         consumer.run()
     finally:
         scheduler.stop()
+        archiver.stop()
         consumer.close()
 
 
@@ -348,6 +371,164 @@ def _operator_errors() -> Iterator[None]:
         yield
     except (Conflict, SourceMissing) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+# -- dead letters -------------------------------------------------------------
+
+
+def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The dead-letter filter, the same for list, replay and delete."""
+    options = [
+        click.option("--integration", "integration_id", help="Integration id."),
+        click.option("--module", help="projects, tasks, timesheets, …"),
+        click.option("--action", type=click.Choice(["created", "updated", "deleted"])),
+        click.option("--error-class", help="e.g. IntegrityError, DeliveryLimitExceeded."),
+        click.option("--since", type=click.DateTime(), help="Dead-lettered at or after (UTC)."),
+        click.option("--until", type=click.DateTime(), help="Dead-lettered before (UTC)."),
+        click.option("--event-id", help="One event id."),
+        click.option("--id", "ids", type=int, multiple=True, help="Dead letter id (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _dead_letter_filter(options: dict[str, Any]) -> DeadLetterFilter:
+    def utc(value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+    return DeadLetterFilter(
+        integration_id=options["integration_id"],
+        module=options["module"],
+        action=options["action"],
+        error_class=options["error_class"],
+        since=utc(options["since"]),
+        until=utc(options["until"]),
+        event_id=options["event_id"],
+        ids=tuple(options["ids"]),
+    )
+
+
+@cli.group()
+def dlq() -> None:
+    """Dead letters: events the worker gave up on, kept whole until replayed or deleted.
+
+    Every command takes the same filter; replay and delete need at least one
+    filter option or --all.
+    """
+
+
+@dlq.command("list")
+@_filter_options
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
+def dlq_list(ctx: click.Context, /, limit: int, **options: Any) -> None:
+    """Matching dead letters, oldest first (JSON lines), then their total on stderr."""
+    flt = _dead_letter_filter(options)
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions() as session:
+        for row in find(session, flt, limit=limit):
+            click.echo(json.dumps(dead_letter_view(row)))
+        click.echo(f"{count(session, flt)} matching", err=True)
+
+
+@dlq.command("show")
+@click.argument("dead_letter_id", type=int)
+@click.pass_context
+def dlq_show(ctx: click.Context, dead_letter_id: int) -> None:
+    """One dead letter whole: message, headers, error and traceback."""
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions() as session:
+        row = session.get(DeadLetter, dead_letter_id)
+        if row is None:
+            raise click.ClickException(f"no dead letter {dead_letter_id}")
+        click.echo(json.dumps(dead_letter_view(row, whole=True), indent=2))
+
+
+@dlq.command("replay")
+@_filter_options
+@click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
+@click.option("--dry-run", is_flag=True, help="Only print how many would be replayed.")
+@click.option("--rate", type=float, help="At most this many per second (leave room for live).")
+@click.option("--limit", type=int, help="Replay at most this many.")
+@click.pass_context
+def dlq_replay(
+    ctx: click.Context,
+    /,
+    everything: bool,
+    dry_run: bool,
+    rate: float | None,
+    limit: int | None,
+    **options: Any,
+) -> None:
+    """Republish matching dead letters through the normal idempotent path.
+
+    A dead letter is deleted only after the broker confirmed its republish, so an
+    interrupted replay can simply be run again.
+    """
+    flt = _selected(options, everything)
+    settings = _settings(ctx)
+    sessions = _ready_sessions(settings)
+    if dry_run:
+        with sessions() as session:
+            click.echo(json.dumps({"matching": count(session, flt), "dry_run": True}))
+        return
+    publisher = Publisher(settings, build_topology(settings))
+    try:
+        with replay_progress() as show:
+            result = replay(sessions, publisher, flt, rate=rate, limit=limit, on_progress=show)
+    except BrokerUnavailable as exc:
+        raise click.ClickException(f"{exc}; what was confirmed is replayed, run again") from exc
+    finally:
+        publisher.close()
+    click.echo(json.dumps(vars(result)))
+
+
+@dlq.command("delete")
+@_filter_options
+@click.option("--all", "everything", is_flag=True, help="Delete every dead letter.")
+@click.option("--dry-run", is_flag=True, help="Only print how many would be deleted.")
+@click.pass_context
+def dlq_delete(ctx: click.Context, /, everything: bool, dry_run: bool, **options: Any) -> None:
+    """Delete matching dead letters for good (their edit audit is kept)."""
+    flt = _selected(options, everything)
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions.begin() as session:
+        if dry_run:
+            click.echo(json.dumps({"matching": count(session, flt), "dry_run": True}))
+            return
+        click.echo(json.dumps({"deleted": delete_matching(session, flt)}))
+
+
+@dlq.command("edit")
+@click.argument("dead_letter_id", type=int)
+@click.argument("event_file", type=click.File())
+@click.option("--by", default="cli", show_default=True, help="Who edits (for the audit).")
+@click.pass_context
+def dlq_edit(ctx: click.Context, dead_letter_id: int, event_file: Any, by: str) -> None:
+    """Replace the event of a dead letter with EVENT_FILE (JSON; - for stdin).
+
+    The original and the edit are kept in the audit; replay it afterwards.
+    """
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions.begin() as session:
+        row = session.get(DeadLetter, dead_letter_id)
+        if row is None:
+            raise click.ClickException(f"no dead letter {dead_letter_id}")
+        try:
+            edit(session, row, json.load(event_file), by)
+        except (ValueError, ValidationError) as exc:
+            raise click.ClickException(
+                f"the edited event does not fit the contract: {exc}"
+            ) from exc
+        click.echo(json.dumps(dead_letter_view(row)))
+
+
+def _selected(options: dict[str, Any], everything: bool) -> DeadLetterFilter:
+    flt = _dead_letter_filter(options)
+    if not everything and not any(v for v in options.values()):
+        raise click.UsageError("give a filter option, or --all to act on every dead letter")
+    return flt
 
 
 # -- webhooks -----------------------------------------------------------------

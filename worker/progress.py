@@ -1,16 +1,25 @@
-"""Live progress of a pull on the terminal (rich), one line per module."""
+"""Live progress on the terminal (rich): a pull per module, a replay as a bar."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from worker.pull import ProgressListener
 
-__all__ = ["sync_progress"]
+__all__ = ["replay_progress", "sync_progress"]
 
 
 @contextmanager
@@ -31,6 +40,28 @@ def sync_progress() -> Iterator[ProgressListener]:
             if module not in tasks:
                 tasks[module] = progress.add_task(module, total=None, counts=text)
             progress.update(tasks[module], counts=text)
+
+    with progress:
+        yield show
+
+
+@contextmanager
+def replay_progress() -> Iterator[Callable[[int, int], None]]:
+    """A listener for ``replay(on_progress=…)``: a bar with count, rate and ETA."""
+    progress = Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}/s"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    task = progress.add_task("replay", total=None, rate="–")
+
+    def show(done: int, total: int) -> None:
+        elapsed = progress.tasks[0].elapsed or 0
+        rate = f"{done / elapsed:,.0f}" if elapsed else "–"
+        progress.update(task, completed=done, total=total, rate=rate)
 
     with progress:
         yield show

@@ -8,6 +8,7 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.consumer import ApplyConsumer, OutcomeListener
+from worker.dead_letters import DeadLetterArchiver
 from worker.messaging.connection import broker_connection
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
@@ -15,7 +16,13 @@ from worker.pull import ProgressListener, PullRunner
 from worker.scheduler import SyncScheduler
 from worker.settings import Settings
 
-__all__ = ["ConsumerThread", "build_consumer", "build_runner", "build_scheduler"]
+__all__ = [
+    "ConsumerThread",
+    "build_archiver",
+    "build_consumer",
+    "build_runner",
+    "build_scheduler",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +59,16 @@ def build_scheduler(settings: Settings, sessions: sessionmaker[Session]) -> Sync
     return SyncScheduler(build_runner(settings, sessions), sessions, settings)
 
 
-class ConsumerThread(threading.Thread):
-    """Runs an ApplyConsumer until ``stop()``; reconnects on broker errors."""
+def build_archiver(settings: Settings, sessions: sessionmaker[Session]) -> DeadLetterArchiver:
+    return DeadLetterArchiver(broker_connection(settings), build_topology(settings), sessions)
 
-    def __init__(self, consumer: ApplyConsumer) -> None:
-        super().__init__(name="billsync-worker", daemon=True)
+
+class ConsumerThread(threading.Thread):
+    """Runs a consumer (apply or dead-letter archive) until ``stop()``; reconnects on
+    broker errors."""
+
+    def __init__(self, consumer: ApplyConsumer | DeadLetterArchiver) -> None:
+        super().__init__(name=f"billsync-{type(consumer).__name__}", daemon=True)
         self.consumer = consumer
 
     def run(self) -> None:

@@ -15,6 +15,8 @@ from worker.db.records import (
 )
 from worker.db.session import make_engine, make_sessionmaker
 from worker.db.sync_models import (
+    DeadLetter,
+    DeadLetterEdit,
     Integration,
     IntegrationSecret,
     ParkedEvent,
@@ -30,6 +32,8 @@ __all__ = [
     "Base",
     "Bug",
     "Customer",
+    "DeadLetter",
+    "DeadLetterEdit",
     "Integration",
     "IntegrationSecret",
     "InvoiceUser",

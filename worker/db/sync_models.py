@@ -12,6 +12,8 @@ from worker.db.base import Base, utcnow
 
 __all__ = [
     "Integration",
+    "DeadLetter",
+    "DeadLetterEdit",
     "IntegrationSecret",
     "ParkedEvent",
     "ProcessedEvent",
@@ -153,3 +155,48 @@ class ParkedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     parked_at: Mapped[datetime] = mapped_column(default=utcnow)
     message: Mapped[dict[str, Any]]
+
+
+class DeadLetter(Base):
+    """An event the worker gave up on, kept whole until it is replayed or deleted.
+
+    Fed from the ``billsync.dead-letters`` queue (acked only after this row is
+    committed). ``body`` is the original queue message as received; the filter
+    columns are copied out of it and of the error headers when it could be read.
+    """
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[str | None] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    module: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str | None] = mapped_column(String(16))
+    routing_key: Mapped[str] = mapped_column(String(100), default="")
+    error_class: Mapped[str] = mapped_column(String(100))
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    traceback: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    first_failure_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    dead_at: Mapped[datetime] = mapped_column(default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+Index("ix_dead_letters_filter", DeadLetter.integration_id, DeadLetter.module, DeadLetter.dead_at)
+Index("ix_dead_letters_event", DeadLetter.event_id)
+
+
+class DeadLetterEdit(Base):
+    """Audit of an edit-and-replay: the body before and after, and who changed it."""
+
+    __tablename__ = "dead_letter_edits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dead_letter_id: Mapped[int] = mapped_column(index=True)
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    original: Mapped[str] = mapped_column(Text)
+    edited: Mapped[str] = mapped_column(Text)
+    edited_by: Mapped[str] = mapped_column(String(100))
+    edited_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,271 @@
+"""Dead letters on real RabbitMQ and PostgreSQL: archived whole, found by filter, replayed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from schemas import QueueMessage, event_adapter
+from tests.conftest import Connected
+from tests.portal import project
+from tests.support import BrokerProbe, dumps, project_event, signed_headers, wait_until
+from worker.apply import Outcome
+from worker.consumer import ApplyConsumer
+from worker.db import DeadLetter, DeadLetterEdit, Project
+from worker.dead_letters import DeadLetterFilter, archive, edit, replay
+from worker.errors import BrokerUnavailable
+from worker.messaging.connection import broker_connection
+from worker.messaging.publisher import Publisher
+from worker.messaging.topology import build_topology
+from worker.runtime import ConsumerThread, build_archiver, build_consumer
+from worker.settings import Settings
+
+
+class Poisoned(ApplyConsumer):
+    """Applying the event "poison" always raises; everything else applies."""
+
+    def _apply(self, messages: Sequence[QueueMessage]) -> list[Outcome]:
+        if any(m.event_id == "poison" for m in messages):
+            raise RuntimeError("poison event")
+        return super()._apply(messages)
+
+
+@contextmanager
+def running(*consumers: Any) -> Iterator[None]:
+    threads = [ConsumerThread(c) for c in consumers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.stop()
+
+
+def send(client: FlaskClient, integration: Connected, event: dict[str, Any]) -> None:
+    body = dumps(event)
+    response = client.post(
+        integration.url, data=body, headers=signed_headers(integration.secret, body)
+    )
+    assert response.status_code == 202, response.get_json()
+
+
+def store(
+    sessions: sessionmaker[Session], integration_id: str, count: int, *, module_event: Any = project
+) -> None:
+    """``count`` dead letters of project events, as the worker would have left them."""
+    with sessions.begin() as session:
+        for n in range(count):
+            message = QueueMessage(
+                event_id=f"dead-{n}",
+                integration_id=integration_id,
+                event=event_adapter.validate_python(module_event(f"P{n}")),
+            )
+            headers = {
+                "x-billsync-error-class": "OperationalError" if n % 2 else "IntegrityError",
+                "x-billsync-error-message": "boom",
+                "x-billsync-attempts": 5,
+                "x-billsync-first-failure": "2026-11-25T10:00:00+00:00",
+                "x-billsync-last-failure": "2026-11-25T10:01:00+00:00",
+            }
+            archive(session, message.model_dump_json(), headers, "projects.updated")
+
+
+def remaining(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(DeadLetter)) or 0)
+
+
+def projects(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Project)) or 0)
+
+
+def test_a_poison_event_is_archived_with_its_error_while_the_queue_keeps_flowing(
+    client: FlaskClient,
+    integration: Connected,
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    send(client, integration, project_event("X", event_id="poison"))
+    for n in range(20):
+        send(client, integration, project_event(f"P{n}", event_id=f"ok-{n}"))
+    topology = build_topology(settings)
+    poisoned = Poisoned(
+        broker_connection(settings), topology, pg_sessions, Publisher(settings, topology), settings
+    )
+
+    with running(poisoned, build_archiver(settings, pg_sessions)):
+        wait_until(lambda: remaining(pg_sessions) == 1, timeout=20)
+        assert projects(pg_sessions) == 20
+
+    with pg_sessions() as session:
+        row = session.scalars(select(DeadLetter)).one()
+    assert (row.event_id, row.integration_id) == ("poison", integration.id)
+    assert (row.module, row.action, row.error_class) == ("projects", "updated", "RuntimeError")
+    assert row.attempts == settings.apply_max_attempts
+    assert "poison event" in row.traceback
+    assert row.first_failure_at is not None and row.last_failure_at is not None
+    assert json.loads(row.body)["event_id"] == "poison"
+    assert broker.depth() == 0
+
+
+def test_a_filtered_replay_touches_only_matching_dead_letters(
+    integration: Connected,
+    pg_sessions: sessionmaker[Session],
+    publisher: Publisher,
+    broker: BrokerProbe,
+) -> None:
+    store(pg_sessions, integration.id, 10)
+
+    result = replay(pg_sessions, publisher, DeadLetterFilter(error_class="IntegrityError"))
+
+    assert (result.matched, result.replayed) == (5, 5)
+    wait_until(lambda: broker.depth() == 5)
+    with pg_sessions() as session:
+        left = {r.error_class for r in session.scalars(select(DeadLetter))}
+    assert left == {"OperationalError"}
+    got = broker.get()
+    assert got is not None and got[1].headers["source"] == "replay"
+
+
+def test_a_dry_run_changes_nothing(
+    integration: Connected,
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+    database_url: str,
+    broker_url: str,
+    tmp_path: Any,
+) -> None:
+    store(pg_sessions, integration.id, 4)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BILLSYNC_DATABASE_URL": database_url,
+        "BILLSYNC_BROKER_URL": broker_url,
+        "BILLSYNC_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "dlq", "replay", "--module", "projects", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"matching": 4, "dry_run": True}
+    assert remaining(pg_sessions) == 4
+    assert broker.depth() == 0
+
+
+def test_a_replay_without_a_filter_needs_all(
+    database_url: str, broker_url: str, tmp_path: Any
+) -> None:
+    env = {
+        "BILLSYNC_DATABASE_URL": database_url,
+        "BILLSYNC_BROKER_URL": broker_url,
+        "BILLSYNC_DATA_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "dlq", "replay"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "--all" in done.stderr
+
+
+def test_the_replay_rate_limit_holds_within_ten_percent(
+    integration: Connected,
+    pg_sessions: sessionmaker[Session],
+    publisher: Publisher,
+    broker: BrokerProbe,
+) -> None:
+    store(pg_sessions, integration.id, 300)
+
+    started = time.monotonic()
+    result = replay(pg_sessions, publisher, DeadLetterFilter(module="projects"), rate=150)
+    elapsed = time.monotonic() - started
+
+    assert result.replayed == 300
+    assert 300 / elapsed == pytest.approx(150, rel=0.10)
+
+
+class FailsAfter(Publisher):
+    """A publisher whose broker goes away after ``confirmed`` messages."""
+
+    def __init__(self, settings: Settings, confirmed: int) -> None:
+        super().__init__(settings, build_topology(settings))
+        self.left = confirmed
+
+    def publish(self, messages: Sequence[QueueMessage]) -> None:
+        if self.left < len(messages):
+            raise BrokerUnavailable("broker did not confirm the publish")
+        self.left -= len(messages)
+        super().publish(messages)
+
+
+def test_an_interrupted_replay_loses_nothing_and_applies_nothing_twice(
+    integration: Connected,
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    store(pg_sessions, integration.id, 250)
+    failing = FailsAfter(settings, confirmed=100)
+
+    with pytest.raises(BrokerUnavailable):
+        replay(pg_sessions, failing, DeadLetterFilter(module="projects"))
+
+    assert remaining(pg_sessions) == 150
+    wait_until(lambda: broker.depth() == 100)
+    again = Publisher(settings, build_topology(settings))
+    assert replay(pg_sessions, again, DeadLetterFilter(module="projects")).replayed == 150
+    with running(build_consumer(settings, pg_sessions)):
+        wait_until(lambda: projects(pg_sessions) == 250)
+    assert remaining(pg_sessions) == 0
+    failing.close()
+    again.close()
+
+
+def test_edit_and_replay_keeps_the_original_and_the_edit(
+    integration: Connected,
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    publisher: Publisher,
+    broker: BrokerProbe,
+) -> None:
+    store(pg_sessions, integration.id, 1)
+    with pg_sessions.begin() as session:
+        row = session.scalars(select(DeadLetter)).one()
+        edit(session, row, project("P0", name="Fixed name"), by="ops@example.com")
+
+    replay(pg_sessions, publisher, DeadLetterFilter(event_id="dead-0"))
+    with running(build_consumer(settings, pg_sessions)):
+        wait_until(lambda: projects(pg_sessions) == 1)
+
+    with pg_sessions() as session:
+        audit = session.scalars(select(DeadLetterEdit)).one()
+        name = session.scalars(select(Project.name)).one()
+    assert name == "Fixed name"
+    assert audit.edited_by == "ops@example.com"
+    assert json.loads(audit.original)["event"]["data"]["name"] == "Project P0"
+    assert json.loads(audit.edited)["event"]["data"]["name"] == "Fixed name"
