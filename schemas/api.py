@@ -5,12 +5,23 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    model_validator,
+)
 
 from schemas.payloads import BillingType
 
 __all__ = [
     "CustomerCreate",
+    "DeadLetterBulk",
+    "DeadLetterQuery",
+    "DeadLetterReplayOne",
     "ErrorBody",
     "FieldMap",
     "FieldMapping",
@@ -105,6 +116,50 @@ class IntegrationEnable(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     portal_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class DeadLetterQuery(BaseModel):
+    """Which dead letters an operation applies to (query string or JSON ``filter``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    integration_id: str | None = None
+    module: ModuleName | None = None
+    action: Literal["created", "updated", "deleted"] | None = None
+    error_class: str | None = Field(default=None, max_length=100)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    event_id: str | None = Field(default=None, max_length=200)
+    ids: list[int] = Field(default_factory=list, max_length=1000)
+
+    def is_empty(self) -> bool:
+        return not any(self.model_dump(exclude_defaults=True).values())
+
+
+class DeadLetterBulk(BaseModel):
+    """POST /api/v1/dead-letters/{replay,delete}: a filter (or ``all``), dry run, pacing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: DeadLetterQuery = Field(default_factory=DeadLetterQuery)
+    all: bool = False
+    dry_run: bool = False
+    rate: float | None = Field(default=None, gt=0, le=10_000, description="Messages/s (replay).")
+    limit: int = Field(default=1000, gt=0, le=10_000, description="At most this many (replay).")
+
+    @model_validator(mode="after")
+    def _filter_or_all(self) -> DeadLetterBulk:
+        if not self.all and self.filter.is_empty():
+            raise ValueError("give a filter, or all: true to act on every dead letter")
+        return self
+
+
+class DeadLetterReplayOne(BaseModel):
+    """POST /api/v1/dead-letters/<id>/replay, optionally with an edited event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: dict[str, Any] | None = None
 
 
 class CustomerCreate(BaseModel):

@@ -11,7 +11,15 @@ import logging
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from webhook_gateway import health, invoicing, lifecycle, management, records, webhooks
+from webhook_gateway import (
+    dead_letters,
+    health,
+    invoicing,
+    lifecycle,
+    management,
+    records,
+    webhooks,
+)
 from webhook_gateway.errors import register_error_handlers
 from webhook_gateway.services import Services
 from worker.db import make_engine, make_sessionmaker
@@ -49,6 +57,7 @@ def create_app(
         webhooks.blueprint,
         management.blueprint,
         lifecycle.blueprint,
+        dead_letters.blueprint,
         records.blueprint,
         invoicing.blueprint,
         health.blueprint,

@@ -26,6 +26,7 @@ class Principal:
 
     organization_id: str
     role: Role
+    token_id: str = ""  # which token (for audit records), never the token itself
 
     @property
     def is_admin(self) -> bool:
@@ -73,4 +74,4 @@ def authenticate(session: Session, token: str) -> Principal | None:
     if row is None or row.role not in ROLES:
         return None
     role: Role = "admin" if row.role == "admin" else "viewer"
-    return Principal(row.organization_id, role)
+    return Principal(row.organization_id, role, row.id)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage, event_adapter
-from tests.conftest import Connected
+from tests.conftest import Connected, Org, make_org
 from tests.portal import project
 from tests.support import BrokerProbe, dumps, project_event, signed_headers, wait_until
 from worker.apply import Outcome
@@ -269,3 +269,96 @@ def test_edit_and_replay_keeps_the_original_and_the_edit(
     assert audit.edited_by == "ops@example.com"
     assert json.loads(audit.original)["event"]["data"]["name"] == "Project P0"
     assert json.loads(audit.edited)["event"]["data"]["name"] == "Fixed name"
+
+
+# -- the API: same semantics, scoped to the organization -------------------------------
+
+
+def test_the_api_lists_dead_letters_by_filter_with_the_total(
+    client: FlaskClient, integration: Connected, org: Org, pg_sessions: sessionmaker[Session]
+) -> None:
+    store(pg_sessions, integration.id, 6)
+
+    response = client.get(
+        "/api/v1/dead-letters?error_class=IntegrityError&limit=2", headers=org.auth("viewer")
+    )
+
+    body = response.get_json()
+    assert response.status_code == 200
+    assert body["total"] == 3
+    assert [i["error_class"] for i in body["items"]] == ["IntegrityError"] * 2
+    assert body["next_cursor"] is not None
+
+
+def test_another_organization_sees_no_dead_letter(
+    client: FlaskClient, integration: Connected, pg_sessions: sessionmaker[Session]
+) -> None:
+    store(pg_sessions, integration.id, 1)
+    other = make_org(pg_sessions, "Other")
+    with pg_sessions() as session:
+        dead_id = session.scalars(select(DeadLetter.id)).one()
+
+    assert client.get("/api/v1/dead-letters", headers=other.auth()).get_json()["total"] == 0
+    assert client.get(f"/api/v1/dead-letters/{dead_id}", headers=other.auth()).status_code == 404
+
+
+def test_an_api_replay_needs_a_filter_or_all_and_a_dry_run_changes_nothing(
+    client: FlaskClient,
+    integration: Connected,
+    org: Org,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    store(pg_sessions, integration.id, 3)
+
+    refused = client.post("/api/v1/dead-letters/replay", json={}, headers=org.auth())
+    dry = client.post(
+        "/api/v1/dead-letters/replay", json={"all": True, "dry_run": True}, headers=org.auth()
+    )
+
+    assert refused.status_code == 422
+    assert dry.get_json() == {"matching": 3, "dry_run": True}
+    assert remaining(pg_sessions) == 3
+    assert broker.depth() == 0
+
+
+def test_an_edited_replay_through_the_api_is_audited_with_the_token(
+    client: FlaskClient,
+    integration: Connected,
+    org: Org,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    store(pg_sessions, integration.id, 1)
+    with pg_sessions() as session:
+        dead_id = session.scalars(select(DeadLetter.id)).one()
+
+    response = client.post(
+        f"/api/v1/dead-letters/{dead_id}/replay",
+        json={"event": project("P0", name="Fixed")},
+        headers=org.auth(),
+    )
+
+    assert response.get_json()["replayed"] == 1
+    wait_until(lambda: broker.depth() == 1)
+    with pg_sessions() as session:
+        audit = session.scalars(select(DeadLetterEdit)).one()
+    assert audit.edited_by.startswith("token:")
+    assert remaining(pg_sessions) == 0
+
+
+def test_a_viewer_cannot_replay_or_delete(
+    client: FlaskClient, integration: Connected, org: Org, pg_sessions: sessionmaker[Session]
+) -> None:
+    store(pg_sessions, integration.id, 1)
+    viewer = org.auth("viewer")
+
+    assert (
+        client.post("/api/v1/dead-letters/replay", json={"all": True}, headers=viewer).status_code
+        == 403
+    )
+    assert (
+        client.post("/api/v1/dead-letters/delete", json={"all": True}, headers=viewer).status_code
+        == 403
+    )
+    assert remaining(pg_sessions) == 1
