@@ -18,6 +18,7 @@ from webhook_gateway import (
     lifecycle,
     management,
     records,
+    status_page,
     webhooks,
 )
 from webhook_gateway.errors import register_error_handlers
@@ -61,6 +62,7 @@ def create_app(
         records.blueprint,
         invoicing.blueprint,
         health.blueprint,
+        status_page.blueprint,
     ):
         app.register_blueprint(blueprint)
     return app
