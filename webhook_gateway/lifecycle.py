@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
@@ -18,7 +17,6 @@ from webhook_gateway.errors import ApiError
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.management import find_integration, public_integration
 from webhook_gateway.services import services
-from worker.db import SyncRun
 from worker.errors import Conflict, IntegrationGone
 from worker.lifecycle import (
     delete_integration,
@@ -93,16 +91,8 @@ def delete(integration_id: str) -> Response:
 @require("viewer")
 def get_status(integration_id: str) -> Response:
     with services().read() as session:
-        report = status(session, find_integration(session, integration_id))
-        return jsonify(
-            {
-                "status": report.status,
-                "modules": report.modules,
-                "parked_events": report.parked,
-                "current_run": _run(report.current_run),
-                "last_run": _run(report.last_run),
-            }
-        )
+        report = status(session, find_integration(session, integration_id)).view()
+    return jsonify({**report, **services().queue_depths()})
 
 
 @blueprint.get("/<integration_id>/history")
@@ -111,10 +101,6 @@ def get_history(integration_id: str) -> Response:
     with services().read() as session:
         runs = history(session, find_integration(session, integration_id))
         return jsonify({"items": [run_view(r) for r in runs], "next_cursor": None})
-
-
-def _run(run: SyncRun | None) -> dict[str, Any] | None:
-    return run_view(run) if run is not None else None
 
 
 @contextmanager

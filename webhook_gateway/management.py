@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
 
 from schemas.api import IntegrationCreate, IntegrationCreated
 from webhook_gateway.auth import principal, require
@@ -16,7 +17,7 @@ from worker.db import Integration
 from worker.error_summary import list_errors
 from worker.errors import Conflict, NotFound
 from worker.integrations import get_integration, rotate_secret
-from worker.lifecycle import connect
+from worker.lifecycle import connect, status
 
 __all__ = ["blueprint", "find_integration", "public_integration"]
 
@@ -80,6 +81,20 @@ def list_integrations() -> Response:
             .order_by(Integration.created_at)
         )
         return jsonify({"items": [public_integration(i) for i in rows], "next_cursor": None})
+
+
+@blueprint.get("/status")
+@require("viewer")
+def organization_status() -> Response:
+    """Every integration of the organization in one answer, for dashboards."""
+    with services().read() as session:
+        rows = session.scalars(
+            select(Integration)
+            .where(Integration.organization_id == principal().organization_id)
+            .order_by(Integration.created_at)
+        ).all()
+        items = [{"id": i.id, "portal_id": i.portal_id, **status(session, i).view()} for i in rows]
+    return jsonify({"integrations": items, **services().queue_depths()})
 
 
 @blueprint.get("/integrations/<integration_id>")

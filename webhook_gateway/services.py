@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.integrations import WebhookCredentials, webhook_credentials
 from worker.messaging.publisher import Publisher
+from worker.messaging.topology import APPLY_QUEUE, DEAD_LETTER_QUEUE
 from worker.settings import Settings
 
 __all__ = ["Services", "services"]
@@ -42,6 +43,13 @@ class Services:
             found = webhook_credentials(session, integration_id)
         self._credentials[integration_id] = (now + self.settings.credentials_cache_seconds, found)
         return found
+
+    def queue_depths(self) -> dict[str, int | None]:
+        """The shared queues' depths (every integration's events go through them)."""
+        return {
+            "backlog": self.publisher.queue_depth(APPLY_QUEUE),
+            "dead_letter_queue": self.publisher.queue_depth(DEAD_LETTER_QUEUE),
+        }
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from schemas import Module, QueueMessage, event_adapter
 from schemas.envelope import DeletedEvent
+from worker.activity import APPLIED, PARKED, REFUSED, SKIPPED, record_activity
 from worker.db import Integration, ParkedEvent, SyncError
 from worker.db.base import utcnow
 from worker.error_summary import open_waiting, record_refusals, resolve_records
@@ -36,12 +37,8 @@ from worker.writers.users import write_users
 
 __all__ = ["Outcome", "apply_batch"]
 
-APPLIED = "applied"
-REFUSED = "refused"
 STALE = "stale"
 DUPLICATE = "duplicate"
-SKIPPED = "skipped"
-PARKED = "parked"
 
 Writer = Callable[[BatchContext, Sequence[QueueMessage]], ModuleResult]
 
@@ -118,6 +115,7 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
             else:
                 status[index] = STALE
     record_refusals(session, batch.refusals)
+    record_activity(session, messages, status)
     return [
         Outcome(m.event_id, m.integration_id, m.event.module.value, m.event.action.value, s)
         for m, s in zip(messages, status, strict=True)

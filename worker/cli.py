@@ -322,18 +322,7 @@ def integration_status(ctx: click.Context, integration_id: str) -> None:
     sessions = _ready_sessions(_settings(ctx))
     with sessions() as session, _operator_errors():
         report = status(session, _integration(session, integration_id))
-        click.echo(
-            json.dumps(
-                {
-                    "status": report.status,
-                    "modules": report.modules,
-                    "parked_events": report.parked,
-                    "current_run": run_view(report.current_run) if report.current_run else None,
-                    "last_run": run_view(report.last_run) if report.last_run else None,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(report.view(), indent=2))
 
 
 @integration.command("history")

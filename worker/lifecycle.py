@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 
 from schemas import Module
 from schemas.api import IntegrationCreate, IntegrationUpdate
-from worker.db import Integration, ParkedEvent, Project, SyncCursor, SyncError, SyncRun
+from worker.db import (
+    DeadLetter,
+    Integration,
+    IntegrationActivity,
+    ParkedEvent,
+    Project,
+    SyncCursor,
+    SyncError,
+    SyncRun,
+)
 from worker.db.base import utcnow
 from worker.errors import Conflict, IntegrationGone
 from worker.integrations import (
@@ -126,6 +135,22 @@ class IntegrationStatus:
     parked: int
     current_run: SyncRun | None
     last_run: SyncRun | None
+    dead_letters: int
+    last_webhook_at: str | None
+    last_applied_at: str | None
+
+    def view(self) -> dict[str, Any]:
+        """As the status API and CLI show it (the broker's queue depths are added there)."""
+        return {
+            "status": self.status,
+            "modules": self.modules,
+            "parked_events": self.parked,
+            "dead_letters": self.dead_letters,
+            "last_webhook_at": self.last_webhook_at,
+            "last_applied_at": self.last_applied_at,
+            "current_run": run_view(self.current_run) if self.current_run else None,
+            "last_run": run_view(self.last_run) if self.last_run else None,
+        }
 
 
 def status(session: Session, integration: Integration) -> IntegrationStatus:
@@ -144,6 +169,13 @@ def status(session: Session, integration: Integration) -> IntegrationStatus:
             .group_by(SyncError.module)
         )
     }
+    activity = {
+        a.module: a
+        for a in session.scalars(
+            select(IntegrationActivity).where(IntegrationActivity.integration_id == integration.id)
+        )
+    }
+    now = utcnow()
     modules: dict[str, dict[str, Any]] = {}
     for module in Module:
         if module is Module.TIMESHEETS and "timesheets" not in (integration.modules or ()):
@@ -155,11 +187,17 @@ def status(session: Session, integration: Integration) -> IntegrationStatus:
             )
         )
         cursor = cursors.get(module.value)
+        seen = activity.get(module.value)
+        newest = seen.newest_applied_version if seen else None
         modules[module.value] = {
             "last_sync_time": _iso(cursor.last_sync_at if cursor else None),
             "watermark": _iso(cursor.watermark if cursor else None),
             "synced": synced or 0,
             "errors": errors.get(module.value, 0),
+            "applied": seen.applied if seen else 0,
+            "refused": seen.refused if seen else 0,
+            "last_applied_at": _iso(seen.last_applied_at if seen else None),
+            "lag_seconds": round((now - newest).total_seconds(), 3) if newest else None,
         }
     runs = list(
         session.scalars(
@@ -174,13 +212,21 @@ def status(session: Session, integration: Integration) -> IntegrationStatus:
     parked = session.scalar(
         select(func.count()).where(ParkedEvent.integration_id == integration.id)
     )
+    dead = session.scalar(select(func.count()).where(DeadLetter.integration_id == integration.id))
     return IntegrationStatus(
         status=DELETED if integration.deleted_at else integration.status,
         modules=modules,
         parked=parked or 0,
         current_run=current,
         last_run=last,
+        dead_letters=dead or 0,
+        last_webhook_at=_iso(max(_times(activity, "last_webhook_at"), default=None)),
+        last_applied_at=_iso(max(_times(activity, "last_applied_at"), default=None)),
     )
+
+
+def _times(activity: dict[str, IntegrationActivity], column: str) -> list[datetime]:
+    return [t for a in activity.values() if (t := getattr(a, column)) is not None]
 
 
 def history(session: Session, integration: Integration, limit: int = 100) -> list[SyncRun]:

@@ -17,14 +17,14 @@ from sqlalchemy.orm import Session
 from worker.db import ProcessedEvent, SyncedRecord
 from worker.db.base import utcnow
 
-__all__ = ["claim_events", "insert_missing", "upsert_newer"]
+__all__ = ["claim_events", "dialect_insert", "insert_missing", "upsert_newer"]
 
 # Columns an update from the source must never change once the row exists.
 _INSERT_ONLY = frozenset({"id", "organization_id", "integration_id", "source_id", "created_at"})
 _CHUNK = 500
 
 
-def _insert(session: Session, model: Any) -> Any:
+def dialect_insert(session: Session, model: Any) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(model)
@@ -44,7 +44,7 @@ def claim_events(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple
     claimed: set[tuple[str, str]] = set()
     for chunk in _chunks(rows):
         stmt = (
-            _insert(session, ProcessedEvent)
+            dialect_insert(session, ProcessedEvent)
             .on_conflict_do_nothing(index_elements=["integration_id", "event_id"])
             .returning(ProcessedEvent.integration_id, ProcessedEvent.event_id)
         )
@@ -74,7 +74,7 @@ def upsert_newer(
     table: Any = model
     keep = _INSERT_ONLY | set(keep_on_update)
     for chunk in _chunks(rows):
-        stmt = _insert(session, model)
+        stmt = dialect_insert(session, model)
         excluded = stmt.excluded
         columns: tuple[str, ...]
         if chunk[0]["deleted"]:
@@ -111,5 +111,5 @@ def insert_missing(
 ) -> None:
     """Insert the rows whose ``key`` is not stored yet; leave the stored ones alone."""
     for chunk in _chunks(rows):
-        stmt = _insert(session, model).on_conflict_do_nothing(index_elements=list(key))
+        stmt = dialect_insert(session, model).on_conflict_do_nothing(index_elements=list(key))
         session.execute(stmt, list(chunk))

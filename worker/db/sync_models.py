@@ -14,6 +14,7 @@ __all__ = [
     "Integration",
     "DeadLetter",
     "DeadLetterEdit",
+    "IntegrationActivity",
     "IntegrationSecret",
     "ParkedEvent",
     "ProcessedEvent",
@@ -200,3 +201,20 @@ class DeadLetterEdit(Base):
     edited: Mapped[str] = mapped_column(Text)
     edited_by: Mapped[str] = mapped_column(String(100))
     edited_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IntegrationActivity(Base):
+    """What the worker last did per integration and module, for status and metrics.
+
+    Updated once per batch (not per event) with "greatest wins" semantics.
+    """
+
+    __tablename__ = "integration_activity"
+
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
+    module: Mapped[str] = mapped_column(String(32), primary_key=True)
+    applied: Mapped[int] = mapped_column(default=0)
+    refused: Mapped[int] = mapped_column(default=0)
+    last_applied_at: Mapped[datetime | None]
+    newest_applied_version: Mapped[datetime | None]
+    last_webhook_at: Mapped[datetime | None]

@@ -73,6 +73,16 @@ class Publisher:
             self._topology.dead_letter_exchange, [(body, routing_key, headers, None)]
         )
 
+    def queue_depth(self, queue: str) -> int | None:
+        """Messages ready in ``queue`` now, or None when the broker cannot be asked."""
+        try:
+            with self._acquire() as connection:
+                declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+                return int(declared.message_count)
+        except Exception as exc:  # broker down, queue not declared yet: unknown, not zero
+            log.info("queue depth of %s unknown: %s", queue, exc)
+            return None
+
     def ping(self) -> bool:
         """True when a broker connection can be had right now (for /readyz)."""
         try:
