@@ -17,6 +17,7 @@ from webhook_gateway import (
     invoicing,
     lifecycle,
     management,
+    metrics,
     records,
     status_page,
     webhooks,
@@ -63,6 +64,8 @@ def create_app(
         invoicing.blueprint,
         health.blueprint,
         status_page.blueprint,
+        metrics.blueprint,
     ):
         app.register_blueprint(blueprint)
+    metrics.count_webhooks(app)
     return app

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 import httpx
+import prometheus_client
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -231,6 +232,8 @@ def worker(ctx: click.Context) -> None:
         consumer.should_stop = True
 
     _stop_on_signals(_stop)
+    if settings.metrics_port:
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
     archiver = ConsumerThread(build_archiver(settings, sessions))
     archiver.start()
     scheduler.start()

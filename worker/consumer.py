@@ -40,6 +40,7 @@ from worker.apply import Outcome, apply_batch
 from worker.errors import BrokerUnavailable, PermanentError, UndecodableMessage
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import Topology
+from worker.metrics import APPLY_SECONDS, EVENTS, count_outcomes
 from worker.settings import Settings
 
 __all__ = ["ApplyConsumer"]
@@ -183,7 +184,10 @@ class ApplyConsumer(ConsumerMixin):
         """Ack after commit; then report the outcomes."""
         for message in messages:
             message.ack()
-        duration_ms = round((time.monotonic() - started) * 1000, 2)
+        elapsed = time.monotonic() - started
+        APPLY_SECONDS.observe(elapsed)
+        count_outcomes(outcomes)
+        duration_ms = round(elapsed * 1000, 2)
         for outcome in outcomes:
             log.info(
                 "event %s",
@@ -272,6 +276,7 @@ class ApplyConsumer(ConsumerMixin):
             self._hold(message, attempts, first_failure or now)
             return
         message.ack()
+        EVENTS.labels(str(headers.get("module", "unknown")), "dead_lettered").inc()
         log.error(
             "event dead-lettered after %d attempt(s): %s: %s",
             attempts,

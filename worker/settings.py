@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="`billsync worker` serves /metrics here; 0: off."
+    )
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
