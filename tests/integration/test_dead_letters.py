@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pika
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -26,7 +27,7 @@ from worker.dead_letters import DeadLetterFilter, archive, edit, replay
 from worker.errors import BrokerUnavailable
 from worker.messaging.connection import broker_connection
 from worker.messaging.publisher import Publisher
-from worker.messaging.topology import build_topology
+from worker.messaging.topology import APPLY_QUEUE, build_topology
 from worker.runtime import ConsumerThread, build_archiver, build_consumer
 from worker.settings import Settings
 
@@ -362,3 +363,34 @@ def test_a_viewer_cannot_replay_or_delete(
         == 403
     )
     assert remaining(pg_sessions) == 1
+
+
+def deliver_and_die(url: str) -> None:
+    """Take the message from the apply queue, then die without an ack (it is requeued)."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    wait_until(lambda: channel.basic_get(APPLY_QUEUE)[0] is not None)
+    connection.close()
+
+
+def test_a_message_that_kills_the_worker_every_time_is_dead_lettered_by_the_broker(
+    settings: Settings, pg_sessions: sessionmaker[Session], broker: BrokerProbe
+) -> None:
+    limited = settings.model_copy(update={"delivery_limit": 3})
+    publisher = Publisher(limited, build_topology(limited))
+    publisher.declare_topology()
+    message = QueueMessage(
+        event_id="killer", integration_id="i-1", event=event_adapter.validate_python(project())
+    )
+    publisher.publish([message])
+
+    for _ in range(4):
+        deliver_and_die(settings.broker_url)
+
+    with running(build_archiver(limited, pg_sessions)):
+        wait_until(lambda: remaining(pg_sessions) == 1)
+    with pg_sessions() as session:
+        row = session.scalars(select(DeadLetter)).one()
+    assert (row.event_id, row.error_class) == ("killer", "DeliveryLimitExceeded")
+    assert broker.depth() == 0
+    publisher.close()
