@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.integration.pull_harness import (
 )
 from tests.support import wait_until
 from worker.db import Project, SyncRun
+from worker.logs import JsonFormatter
 from worker.messaging.publisher import Publisher
 from worker.pull import PullRunner
 from worker.scheduler import SyncScheduler
@@ -331,3 +333,21 @@ def test_a_portal_record_outside_the_contract_is_counted_and_skipped(pulling: Pu
     (run,) = pulling.api("GET", "/history").get_json()["items"]
     assert run["counts"]["timesheets"]["invalid"] == 1
     assert log["id"] not in pulling.state()["timesheets"]
+
+
+def test_no_log_line_carries_the_portal_credentials_or_the_webhook_secret(
+    pulling: Pulling, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    pulling.connect()
+    pulling.portal.fail_next(503, count=2, retry_after=0)  # retries log their requests
+    pulling.run_pending()
+    pulling.portal.connect_webhooks(
+        flask_deliver(pulling.client, pulling.integration_id), secret=pulling.webhook_secret
+    )
+    change_portal(pulling.portal)
+
+    logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert "retrying" in logged
+    assert pulling.portal.access_token not in logged
+    assert pulling.webhook_secret.removeprefix("whsec_") not in logged
