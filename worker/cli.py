@@ -368,6 +368,27 @@ def _operator_errors() -> Iterator[None]:
 # -- dead letters -------------------------------------------------------------
 
 
+class _Rate(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """``50``, ``50/s`` or ``2.5/s``: messages per second."""
+
+    name = "rate"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        text = str(value).strip().removesuffix("/s")
+        try:
+            rate = float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a rate like 50/s", param, ctx)
+        if rate <= 0:
+            self.fail("the rate must be above 0", param, ctx)
+        return rate
+
+
+RATE = _Rate()
+
+
 def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The dead-letter filter, the same for list, replay and delete."""
     options = [
@@ -441,7 +462,9 @@ def dlq_show(ctx: click.Context, dead_letter_id: int) -> None:
 @_filter_options
 @click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
 @click.option("--dry-run", is_flag=True, help="Only print how many would be replayed.")
-@click.option("--rate", type=float, help="At most this many per second (leave room for live).")
+@click.option(
+    "--rate", type=RATE, metavar="N/s", help="At most N per second (leave room for live)."
+)
 @click.option("--limit", type=int, help="Replay at most this many.")
 @click.pass_context
 def dlq_replay(

@@ -31,6 +31,8 @@ from worker.messaging.topology import APPLY_QUEUE, build_topology
 from worker.runtime import ConsumerThread, build_archiver, build_consumer
 from worker.settings import Settings
 
+LATER = "2026-11-25T09:00:00Z"
+
 
 class Poisoned(ApplyConsumer):
     """Applying the event "poison" always raises; everything else applies."""
@@ -394,3 +396,28 @@ def test_a_message_that_kills_the_worker_every_time_is_dead_lettered_by_the_brok
     assert (row.event_id, row.error_class) == ("killer", "DeliveryLimitExceeded")
     assert broker.depth() == 0
     publisher.close()
+
+
+def test_replaying_an_event_that_was_applied_meanwhile_changes_nothing(
+    client: FlaskClient,
+    integration: Connected,
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    publisher: Publisher,
+    broker: BrokerProbe,
+) -> None:
+    send(client, integration, project_event("P0", name="Applied", event_id="dead-0"))
+    statuses: list[str] = []
+    recorder = build_consumer(
+        settings, pg_sessions, on_outcomes=lambda o: statuses.extend(x.status for x in o)
+    )
+    with running(recorder):
+        wait_until(lambda: statuses == ["applied"])
+        # The same event id, dead-lettered elsewhere, carrying a newer version.
+        store(pg_sessions, integration.id, 1, module_event=lambda pid: project(pid, at=LATER))
+
+        replay(pg_sessions, publisher, DeadLetterFilter(event_id="dead-0"))
+        wait_until(lambda: statuses == ["applied", "duplicate"])
+
+    with pg_sessions() as session:
+        assert session.scalars(select(Project.name)).one() == "Applied"
