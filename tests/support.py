@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pika
+from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
+
+from worker.runtime import ConsumerThread
 
 APPLY_QUEUE = "billsync.apply"
 DEAD_LETTER_QUEUE = "billsync.dead-letters"
@@ -110,3 +114,30 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def send_signed(client: Any, integration: Any, event: dict[str, Any]) -> None:
+    """POST ``event`` signed with the integration's secret; it must be accepted."""
+    body = dumps(event)
+    response = client.post(
+        integration.url, data=body, headers=signed_headers(integration.secret, body)
+    )
+    assert response.status_code == 202, response.get_json()
+
+
+def row_count(sessions: Any, model: Any) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@contextmanager
+def running(*consumers: Any) -> Iterator[None]:
+    """Consumers (apply, archive) running in background threads for the block."""
+    threads = [ConsumerThread(c) for c in consumers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.stop()

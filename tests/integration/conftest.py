@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import Org
 from tests.fake_portal import FakePortal
 from tests.integration.sync_harness import Sync, connect
-from worker.runtime import ConsumerThread, build_consumer
+from tests.support import running
+from worker.runtime import build_consumer
 from worker.settings import Settings
 
 
@@ -43,10 +44,8 @@ def make_second_org(pg_sessions: sessionmaker[Session]) -> Callable[..., Sync]:
 @pytest.fixture
 def worker(settings: Settings, pg_sessions: sessionmaker[Session]) -> Iterator[None]:
     """The apply consumer running in the background, as `billsync worker` runs it."""
-    thread = ConsumerThread(build_consumer(settings, pg_sessions))
-    thread.start()
-    yield
-    thread.stop()
+    with running(build_consumer(settings, pg_sessions)):
+        yield
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import pika
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,9 +17,10 @@ from tests.conftest import Connected
 from tests.support import (
     DEAD_LETTER_QUEUE,
     BrokerProbe,
-    dumps,
     project_event,
-    signed_headers,
+    row_count,
+    running,
+    send_signed,
     wait_until,
 )
 from worker.apply import Outcome
@@ -29,7 +29,7 @@ from worker.db import Project
 from worker.messaging.connection import broker_connection
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
-from worker.runtime import ConsumerThread, build_consumer
+from worker.runtime import build_consumer
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -51,27 +51,8 @@ class Recorder:
             return [o.status for o in self.outcomes]
 
 
-@contextmanager
-def running(consumer: ApplyConsumer) -> Iterator[ApplyConsumer]:
-    thread = ConsumerThread(consumer)
-    thread.start()
-    try:
-        yield consumer
-    finally:
-        thread.stop()
-
-
-def send(client: FlaskClient, integration: Connected, event: dict[str, Any]) -> None:
-    body = dumps(event)
-    response = client.post(
-        integration.url, data=body, headers=signed_headers(integration.secret, body)
-    )
-    assert response.status_code == 202, response.get_json()
-
-
 def project_count(sessions: sessionmaker[Session]) -> int:
-    with sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(Project)) or 0)
+    return row_count(sessions, Project)
 
 
 def test_a_signed_webhook_becomes_a_row(
@@ -83,7 +64,7 @@ def test_a_signed_webhook_becomes_a_row(
 ) -> None:
     recorder = Recorder()
     with running(build_consumer(settings, pg_sessions, on_outcomes=recorder)):
-        send(client, integration, project_event(name="Apollo", event_id="e-1"))
+        send_signed(client, integration, project_event(name="Apollo", event_id="e-1"))
         wait_until(lambda: recorder.statuses() == ["applied"])
     with pg_sessions() as session:
         assert session.scalars(select(Project.name)).one() == "Apollo"
@@ -98,8 +79,8 @@ def test_many_webhooks_are_applied_in_batches_exactly_once(
     broker: BrokerProbe,
 ) -> None:
     for n in range(60):
-        send(client, integration, project_event(f"P{n}", event_id=f"e-{n}"))
-    send(client, integration, project_event("P0", event_id="e-0"))  # a resend
+        send_signed(client, integration, project_event(f"P{n}", event_id=f"e-{n}"))
+    send_signed(client, integration, project_event("P0", event_id="e-0"))  # a resend
     recorder = Recorder()
     with running(build_consumer(settings, pg_sessions, on_outcomes=recorder)):
         wait_until(lambda: len(recorder.statuses()) == 61)
@@ -124,7 +105,7 @@ def test_a_worker_stopped_after_commit_before_ack_redelivers_and_the_redelivery_
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    send(client, integration, project_event(name="Apollo", event_id="e-crash"))
+    send_signed(client, integration, project_event(name="Apollo", event_id="e-crash"))
     topology = build_topology(settings)
     crashing = StopsBeforeAck(
         broker_connection(settings), topology, pg_sessions, Publisher(settings, topology), settings
@@ -164,7 +145,7 @@ def test_a_failing_apply_is_retried_and_then_applied(
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    send(client, integration, project_event(event_id="e-flaky"))
+    send_signed(client, integration, project_event(event_id="e-flaky"))
     recorder = Recorder()
     flaky: Any = FlakySessions(pg_sessions, failures=3)
     with running(build_consumer(settings, flaky, on_outcomes=recorder)):
@@ -180,7 +161,7 @@ def test_an_apply_that_keeps_failing_is_dead_lettered_with_its_error(
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    send(client, integration, project_event(event_id="e-doomed"))
+    send_signed(client, integration, project_event(event_id="e-doomed"))
     flaky: Any = FlakySessions(pg_sessions, failures=10_000)
     with running(build_consumer(settings, flaky)):
         wait_until(lambda: broker.depth(DEAD_LETTER_QUEUE) == 1)

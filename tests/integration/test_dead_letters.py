@@ -6,20 +6,26 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import pika
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage, event_adapter
 from tests.conftest import Connected, Org, make_org
 from tests.portal import project
-from tests.support import BrokerProbe, dumps, project_event, signed_headers, wait_until
+from tests.support import (
+    BrokerProbe,
+    project_event,
+    row_count,
+    running,
+    send_signed,
+    wait_until,
+)
 from worker.apply import Outcome
 from worker.consumer import ApplyConsumer
 from worker.db import DeadLetter, DeadLetterEdit, Project
@@ -28,7 +34,7 @@ from worker.errors import BrokerUnavailable
 from worker.messaging.connection import broker_connection
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import APPLY_QUEUE, build_topology
-from worker.runtime import ConsumerThread, build_archiver, build_consumer
+from worker.runtime import build_archiver, build_consumer
 from worker.settings import Settings
 
 LATER = "2026-11-25T09:00:00Z"
@@ -41,26 +47,6 @@ class Poisoned(ApplyConsumer):
         if any(m.event_id == "poison" for m in messages):
             raise RuntimeError("poison event")
         return super()._apply(messages)
-
-
-@contextmanager
-def running(*consumers: Any) -> Iterator[None]:
-    threads = [ConsumerThread(c) for c in consumers]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        for thread in threads:
-            thread.stop()
-
-
-def send(client: FlaskClient, integration: Connected, event: dict[str, Any]) -> None:
-    body = dumps(event)
-    response = client.post(
-        integration.url, data=body, headers=signed_headers(integration.secret, body)
-    )
-    assert response.status_code == 202, response.get_json()
 
 
 def store(
@@ -85,13 +71,11 @@ def store(
 
 
 def remaining(sessions: sessionmaker[Session]) -> int:
-    with sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(DeadLetter)) or 0)
+    return row_count(sessions, DeadLetter)
 
 
 def projects(sessions: sessionmaker[Session]) -> int:
-    with sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(Project)) or 0)
+    return row_count(sessions, Project)
 
 
 def test_a_poison_event_is_archived_with_its_error_while_the_queue_keeps_flowing(
@@ -101,9 +85,9 @@ def test_a_poison_event_is_archived_with_its_error_while_the_queue_keeps_flowing
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    send(client, integration, project_event("X", event_id="poison"))
+    send_signed(client, integration, project_event("X", event_id="poison"))
     for n in range(20):
-        send(client, integration, project_event(f"P{n}", event_id=f"ok-{n}"))
+        send_signed(client, integration, project_event(f"P{n}", event_id=f"ok-{n}"))
     topology = build_topology(settings)
     poisoned = Poisoned(
         broker_connection(settings), topology, pg_sessions, Publisher(settings, topology), settings
@@ -406,7 +390,7 @@ def test_replaying_an_event_that_was_applied_meanwhile_changes_nothing(
     publisher: Publisher,
     broker: BrokerProbe,
 ) -> None:
-    send(client, integration, project_event("P0", name="Applied", event_id="dead-0"))
+    send_signed(client, integration, project_event("P0", name="Applied", event_id="dead-0"))
     statuses: list[str] = []
     recorder = build_consumer(
         settings, pg_sessions, on_outcomes=lambda o: statuses.extend(x.status for x in o)

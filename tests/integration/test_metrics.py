@@ -6,8 +6,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Connected
-from tests.integration.test_dead_letters import send
-from tests.support import BrokerProbe, project_event, wait_until
+from tests.support import BrokerProbe, project_event, send_signed, wait_until
 
 
 def sample(client: FlaskClient, name: str, **labels: str) -> float:
@@ -27,7 +26,7 @@ def test_webhook_and_event_counters_move_as_events_flow(
     applied = sample(client, "billsync_events_total", module="projects", outcome="applied")
     batches = sample(client, "billsync_apply_batch_seconds_count")
 
-    send(client, integration, project_event("P1", event_id="m-1"))
+    send_signed(client, integration, project_event("P1", event_id="m-1"))
     client.post(integration.url, json={}, headers={"webhook-id": "x"})
     wait_until(
         lambda: (
