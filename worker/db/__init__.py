@@ -1,6 +1,7 @@
 """Database models and session factory."""
 
 from worker.db.base import Base
+from worker.db.billing import Invoice, InvoiceLine, InvoiceLineTimesheet
 from worker.db.records import (
     Bug,
     Customer,
@@ -38,6 +39,9 @@ __all__ = [
     "Integration",
     "IntegrationActivity",
     "IntegrationSecret",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceLineTimesheet",
     "InvoiceUser",
     "Milestone",
     "Organization",

@@ -133,6 +133,8 @@ class StaffUser(SyncedRecord, Base):
     role: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     kind: Mapped[str] = mapped_column(String(32), default="inactive_timesheet_staff")
+    # Set on the invoicing side (the portal has no staff rates); syncs never touch it.
+    rate: Mapped[Decimal | None]
 
 
 class ProjectStaff(Base):
