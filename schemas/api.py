@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import (
@@ -31,6 +32,9 @@ __all__ = [
     "IntegrationCreated",
     "IntegrationEnable",
     "IntegrationUpdate",
+    "InvoiceCreate",
+    "InvoiceScope",
+    "StaffRate",
     "PullSource",
     "SecretRotated",
 ]
@@ -160,6 +164,39 @@ class DeadLetterReplayOne(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event: dict[str, Any] | None = None
+
+
+class InvoiceScope(BaseModel):
+    """Which time to bill; empty means the whole project."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    milestone_ids: list[int] = Field(default_factory=list)
+    tasklist_ids: list[int] = Field(default_factory=list)
+    task_ids: list[int] = Field(default_factory=list)
+    date_from: date | None = Field(default=None, alias="from")
+    date_to: date | None = Field(default=None, alias="to")
+
+
+class InvoiceCreate(BaseModel):
+    """POST /api/v1/projects/<id>/invoices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: InvoiceScope = Field(default_factory=InvoiceScope)
+    group_by: Literal["single", "task", "staff", "task_staff", "timesheet"] = "single"
+    issue_date: date | None = None
+    amount: Decimal | None = Field(
+        default=None, gt=0, description="Fixed-cost projects: the part of the amount to bill."
+    )
+
+
+class StaffRate(BaseModel):
+    """PATCH /api/v1/staff/<id>: the staff user's hourly rate on the invoicing side."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: Decimal | None = Field(ge=0, max_digits=18, decimal_places=6)
 
 
 class CustomerCreate(BaseModel):

@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from webhook_gateway import (
+    billing,
     dead_letters,
     health,
     invoicing,
@@ -60,6 +61,7 @@ def create_app(
         management.blueprint,
         lifecycle.blueprint,
         dead_letters.blueprint,
+        billing.blueprint,
         records.blueprint,
         invoicing.blueprint,
         health.blueprint,

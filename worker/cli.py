@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,15 @@ from standardwebhooks.webhooks import Webhook
 
 from worker import migrate
 from worker.accounts import ROLES, create_organization, create_token
+from worker.billing import (
+    InvoiceRequest,
+    NothingToInvoice,
+    RateMissing,
+    Scope,
+    create_invoice,
+    invoice_view,
+    void_invoice,
+)
 from worker.db import DeadLetter, Integration, SyncRun, make_engine, make_sessionmaker
 from worker.dead_letters import (
     DeadLetterFilter,
@@ -361,7 +371,7 @@ def _lifecycle(
 def _operator_errors() -> Iterator[None]:
     try:
         yield
-    except (Conflict, SourceMissing) as exc:
+    except (Conflict, SourceMissing, NotFound, NothingToInvoice, RateMissing) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -387,6 +397,26 @@ class _Rate(click.ParamType):  # type: ignore[type-arg]  # generic only in newer
 
 
 RATE = _Rate()
+
+
+class _Amount(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """A money amount, kept exact as a Decimal."""
+
+    name = "amount"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Decimal:
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            self.fail(f"{value!r} is not an amount like 1250.50", param, ctx)
+        if not amount.is_finite() or amount <= 0:
+            self.fail("the amount must be above 0", param, ctx)
+        return amount
+
+
+AMOUNT = _Amount()
 
 
 def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -544,6 +574,72 @@ def _selected(options: dict[str, Any], everything: bool) -> DeadLetterFilter:
     if not everything and not any(v for v in options.values()):
         raise click.UsageError("give a filter option, or --all to act on every dead letter")
     return flt
+
+
+# -- billing ------------------------------------------------------------------
+
+
+@cli.group()
+def invoice() -> None:
+    """Bill synced time: create an invoice for a project, void one."""
+
+
+@invoice.command("create")
+@click.argument("project_id", type=int)
+@click.option("--org", "organization_id", required=True, help="Organization id.")
+@click.option("--milestone", "milestones", type=int, multiple=True, help="Milestone id.")
+@click.option("--tasklist", "tasklists", type=int, multiple=True, help="Task list id.")
+@click.option("--task", "tasks", type=int, multiple=True, help="Task id (repeatable).")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First log date.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Last log date.")
+@click.option(
+    "--group-by",
+    type=click.Choice(["single", "task", "staff", "task_staff", "timesheet"]),
+    default="single",
+    show_default=True,
+)
+@click.option("--amount", type=AMOUNT, help="Fixed-cost projects: the part to bill.")
+@click.pass_context
+def invoice_create(
+    ctx: click.Context,
+    project_id: int,
+    organization_id: str,
+    milestones: tuple[int, ...],
+    tasklists: tuple[int, ...],
+    tasks: tuple[int, ...],
+    date_from: datetime | None,
+    date_to: datetime | None,
+    group_by: str,
+    amount: Decimal | None,
+) -> None:
+    """Invoice PROJECT_ID's unbilled time (the whole project unless scoped); prints it."""
+    request = InvoiceRequest(
+        project_id=project_id,
+        scope=Scope(
+            milestone_ids=milestones,
+            tasklist_ids=tasklists,
+            task_ids=tasks,
+            date_from=date_from.date() if date_from else None,
+            date_to=date_to.date() if date_to else None,
+        ),
+        grouping=group_by,
+        fixed_amount=amount,
+    )
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions.begin() as session, _operator_errors():
+        click.echo(json.dumps(invoice_view(create_invoice(session, organization_id, request))))
+
+
+@invoice.command("void")
+@click.argument("invoice_id", type=int)
+@click.option("--org", "organization_id", required=True, help="Organization id.")
+@click.pass_context
+def invoice_void(ctx: click.Context, invoice_id: int, organization_id: str) -> None:
+    """Void INVOICE_ID: exactly the time it consumed becomes unbilled again."""
+    sessions = _ready_sessions(_settings(ctx))
+    with sessions.begin() as session, _operator_errors():
+        released = void_invoice(session, organization_id, invoice_id)
+        click.echo(json.dumps({"invoice_id": invoice_id, "released_timesheet_ids": released}))
 
 
 # -- webhooks -----------------------------------------------------------------

@@ -11,8 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import update
 
+from tests.conftest import Org
 from tests.integration.sync_harness import Sync
 from tests.portal import ASHA, milestone, project, task, tasklist, timesheet
 from worker.billing import (
@@ -260,3 +262,59 @@ def test_the_unbilled_summary_gives_hours_and_amount_by_task_and_by_staff(sync: 
         "Asha Rao": "1.50",
         "Ben Okoro": "0.50",
     }
+
+
+# -- the API ------------------------------------------------------------------------------
+
+
+def test_the_api_creates_lists_and_voids_an_invoice(
+    sync: Sync, client: FlaskClient, org: Org
+) -> None:
+    sync.apply(project(rate="60"), task("T1"), timesheet("L1", task_id="T1", minutes=30))
+    project_id = sync.row(Project, "P1").id
+    task_id = sync.row(Task, "T1").id
+
+    made = client.post(
+        f"/api/v1/projects/{project_id}/invoices",
+        json={"scope": {"task_ids": [task_id]}, "group_by": "task"},
+        headers=org.auth(),
+    )
+    again = client.post(f"/api/v1/projects/{project_id}/invoices", json={}, headers=org.auth())
+    listed = client.get(f"/api/v1/invoices?project_id={project_id}", headers=org.auth("viewer"))
+    voided = client.post(f"/api/v1/invoices/{made.get_json()['id']}/void", headers=org.auth())
+
+    assert made.status_code == 201 and made.get_json()["total"] == "30.00"
+    assert again.status_code == 409 and again.get_json()["error"] == "nothing_to_invoice"
+    assert [i["number"] for i in listed.get_json()["items"]] == ["INV-000001"]
+    assert voided.get_json()["status"] == "void"
+    assert voided.get_json()["released_timesheet_ids"] == [sync.row(Timesheet, "L1").id]
+
+
+def test_the_api_sets_a_staff_rate_and_reports_unbilled_time(
+    sync: Sync, client: FlaskClient, org: Org
+) -> None:
+    sync.apply(project(billing_type="based_on_staff_hours"), timesheet("L1", minutes=90))
+    staff_id = sync.row(StaffUser, ASHA["id"]).id
+    project_id = sync.row(Project, "P1").id
+
+    viewer = client.patch(
+        f"/api/v1/staff/{staff_id}", json={"rate": 40}, headers=org.auth("viewer")
+    )
+    admin = client.patch(f"/api/v1/staff/{staff_id}", json={"rate": 40}, headers=org.auth())
+    summary = client.get(f"/api/v1/projects/{project_id}/unbilled", headers=org.auth("viewer"))
+
+    assert (viewer.status_code, admin.status_code) == (403, 200)
+    assert (summary.get_json()["hours"], summary.get_json()["amount"]) == ("1.50", "60.00")
+
+
+def test_an_invoice_of_time_without_a_rate_is_a_409_naming_it(
+    sync: Sync, client: FlaskClient, org: Org
+) -> None:
+    sync.apply(project(), timesheet("L1"))
+
+    response = client.post(
+        f"/api/v1/projects/{sync.row(Project, 'P1').id}/invoices", json={}, headers=org.auth()
+    )
+
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "rate_missing"

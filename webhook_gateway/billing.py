@@ -1,0 +1,119 @@
+"""Billing API: invoices from a project's unbilled time, void, unbilled summary, staff rates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+
+from schemas.api import InvoiceCreate, StaffRate
+from webhook_gateway.auth import principal, require
+from webhook_gateway.errors import ApiError
+from webhook_gateway.invoicing import parse_body
+from webhook_gateway.services import services
+from worker.billing import (
+    InvoiceRequest,
+    NothingToInvoice,
+    RateMissing,
+    Scope,
+    create_invoice,
+    invoice_view,
+    unbilled_summary,
+    void_invoice,
+)
+from worker.db import Invoice, StaffUser
+from worker.errors import Conflict, NotFound
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("billing", __name__, url_prefix="/api/v1")
+
+
+@blueprint.post("/projects/<int:project_id>/invoices")
+@require("admin")
+def post_invoice(project_id: int) -> tuple[Response, int]:
+    body = parse_body(InvoiceCreate)
+    scope = body.scope
+    billing = InvoiceRequest(
+        project_id=project_id,
+        scope=Scope(
+            milestone_ids=tuple(scope.milestone_ids),
+            tasklist_ids=tuple(scope.tasklist_ids),
+            task_ids=tuple(scope.task_ids),
+            date_from=scope.date_from,
+            date_to=scope.date_to,
+        ),
+        grouping=body.group_by,
+        issue_date=body.issue_date,
+        fixed_amount=body.amount,
+    )
+    with services().write() as session, _refusals():
+        invoice = create_invoice(session, principal().organization_id, billing)
+        return jsonify(invoice_view(invoice)), 201
+
+
+@blueprint.get("/invoices")
+@require("viewer")
+def list_invoices() -> Response:
+    stmt = select(Invoice).where(Invoice.organization_id == principal().organization_id)
+    if request.args.get("project_id", "").isdigit():
+        stmt = stmt.where(Invoice.project_id == int(request.args["project_id"]))
+    with services().read() as session:
+        rows = session.scalars(stmt.order_by(Invoice.id)).all()
+        return jsonify({"items": [invoice_view(i) for i in rows], "next_cursor": None})
+
+
+@blueprint.get("/invoices/<int:invoice_id>")
+@require("viewer")
+def get_invoice(invoice_id: int) -> Response:
+    with services().read() as session:
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None or invoice.organization_id != principal().organization_id:
+            raise ApiError(404, "not_found", f"no invoice {invoice_id}")
+        return jsonify(invoice_view(invoice))
+
+
+@blueprint.post("/invoices/<int:invoice_id>/void")
+@require("admin")
+def post_void(invoice_id: int) -> Response:
+    """Void: exactly the time this invoice consumed becomes unbilled again."""
+    with services().write() as session, _refusals():
+        released = void_invoice(session, principal().organization_id, invoice_id)
+        invoice = session.get_one(Invoice, invoice_id)
+        return jsonify({**invoice_view(invoice), "released_timesheet_ids": released})
+
+
+@blueprint.get("/projects/<int:project_id>/unbilled")
+@require("viewer")
+def get_unbilled(project_id: int) -> Response:
+    with services().read() as session, _refusals():
+        return jsonify(unbilled_summary(session, principal().organization_id, project_id))
+
+
+@blueprint.patch("/staff/<int:staff_id>")
+@require("admin")
+def patch_staff(staff_id: int) -> Response:
+    """Set a staff user's hourly rate (for projects billed on staff hours)."""
+    body = parse_body(StaffRate)
+    with services().write() as session:
+        staff = session.get(StaffUser, staff_id)
+        if staff is None or staff.organization_id != principal().organization_id:
+            raise ApiError(404, "not_found", f"no staff user {staff_id}")
+        staff.rate = body.rate
+        return jsonify({"id": staff.id, "email": staff.email, "rate": str(body.rate)})
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
+    except NotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    except NothingToInvoice as exc:
+        raise ApiError(409, "nothing_to_invoice", str(exc)) from exc
+    except RateMissing as exc:
+        raise ApiError(409, "rate_missing", str(exc)) from exc
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
