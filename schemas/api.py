@@ -34,6 +34,13 @@ __all__ = [
     "IntegrationUpdate",
     "InvoiceCreate",
     "InvoiceScope",
+    "ExpenseCreate",
+    "ExpenseUpdate",
+    "QuoteCreate",
+    "QuoteLine",
+    "QuoteUpdate",
+    "RateSet",
+    "RecurringCreate",
     "StaffRate",
     "PullSource",
     "SecretRotated",
@@ -197,6 +204,68 @@ class StaffRate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rate: Decimal | None = Field(ge=0, max_digits=18, decimal_places=6)
+
+
+class RateSet(BaseModel):
+    """PATCH /api/v1/projects/<id> or /tasks/<id>: the invoicing side's hourly rate
+    (wins over the portal's; null falls back to it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: Decimal | None = Field(ge=0, max_digits=18, decimal_places=6)
+
+
+class ExpenseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    expense_date: date = Field(alias="date")
+    description: str = Field(min_length=1, max_length=255)
+    amount: Decimal = Field(gt=0, max_digits=18, decimal_places=4)
+    billable: bool = True
+
+
+class ExpenseUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    expense_date: date | None = Field(default=None, alias="date")
+    description: str | None = Field(default=None, min_length=1, max_length=255)
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
+    billable: bool | None = None
+
+
+class QuoteLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=255)
+    hours: Decimal = Field(ge=0, max_digits=12, decimal_places=4)
+    rate: Decimal = Field(ge=0, max_digits=18, decimal_places=6)
+
+
+class QuoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lines: list[QuoteLine] = Field(min_length=1)
+    issue_date: date | None = None
+    expiry_date: date | None = None
+
+
+class QuoteUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lines: list[QuoteLine] | None = Field(default=None, min_length=1)
+    status: Literal["draft", "sent", "accepted", "declined"] | None = None
+    expiry_date: date | None = None
+
+
+class RecurringCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    frequency: Literal["weekly", "monthly"]
+    start_date: date
+    end_date: date | None = None
+    group_by: Literal["single", "task", "staff", "task_staff", "timesheet"] = "single"
+    amount: Decimal | None = Field(default=None, gt=0, description="Fixed-cost: per period.")
 
 
 class CustomerCreate(BaseModel):

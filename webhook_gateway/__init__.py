@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from webhook_gateway import (
     billing,
+    billing_documents,
     dead_letters,
     health,
     invoicing,
@@ -62,6 +63,7 @@ def create_app(
         lifecycle.blueprint,
         dead_letters.blueprint,
         billing.blueprint,
+        billing_documents.blueprint,
         records.blueprint,
         invoicing.blueprint,
         health.blueprint,

@@ -26,7 +26,7 @@ from worker.billing import (
 from worker.db import Invoice, StaffUser
 from worker.errors import Conflict, NotFound
 
-__all__ = ["blueprint"]
+__all__ = ["blueprint", "refusals"]
 
 blueprint = Blueprint("billing", __name__, url_prefix="/api/v1")
 
@@ -49,7 +49,7 @@ def post_invoice(project_id: int) -> tuple[Response, int]:
         issue_date=body.issue_date,
         fixed_amount=body.amount,
     )
-    with services().write() as session, _refusals():
+    with services().write() as session, refusals():
         invoice = create_invoice(session, principal().organization_id, billing)
         return jsonify(invoice_view(invoice)), 201
 
@@ -79,7 +79,7 @@ def get_invoice(invoice_id: int) -> Response:
 @require("admin")
 def post_void(invoice_id: int) -> Response:
     """Void: exactly the time this invoice consumed becomes unbilled again."""
-    with services().write() as session, _refusals():
+    with services().write() as session, refusals():
         released = void_invoice(session, principal().organization_id, invoice_id)
         invoice = session.get_one(Invoice, invoice_id)
         return jsonify({**invoice_view(invoice), "released_timesheet_ids": released})
@@ -88,7 +88,7 @@ def post_void(invoice_id: int) -> Response:
 @blueprint.get("/projects/<int:project_id>/unbilled")
 @require("viewer")
 def get_unbilled(project_id: int) -> Response:
-    with services().read() as session, _refusals():
+    with services().read() as session, refusals():
         return jsonify(unbilled_summary(session, principal().organization_id, project_id))
 
 
@@ -106,7 +106,7 @@ def patch_staff(staff_id: int) -> Response:
 
 
 @contextmanager
-def _refusals() -> Iterator[None]:
+def refusals() -> Iterator[None]:
     try:
         yield
     except NotFound as exc:

@@ -28,6 +28,7 @@ from worker.apply import apply_batch
 from worker.db import (
     Bug,
     Customer,
+    Expense,
     Invoice,
     InvoiceLine,
     InvoiceLineTimesheet,
@@ -45,6 +46,8 @@ from worker.errors import Conflict, NotFound
 
 __all__ = [
     "GROUPINGS",
+    "currency_of",
+    "project_of",
     "InvoiceRequest",
     "NothingToInvoice",
     "RateMissing",
@@ -110,8 +113,8 @@ def create_invoice(session: Session, organization_id: str, request: InvoiceReque
     session.execute(
         select(Organization.id).where(Organization.id == organization_id).with_for_update()
     )
-    project = _project(session, organization_id, request.project_id)
-    currency = _currency(session, project)
+    project = project_of(session, organization_id, request.project_id)
+    currency = currency_of(session, project)
     billing_type = project.billing_type or PROJECT_HOURS
     invoice = Invoice(
         organization_id=organization_id,
@@ -125,23 +128,51 @@ def create_invoice(session: Session, organization_id: str, request: InvoiceReque
         issue_date=request.issue_date or utcnow().date(),
         total=Decimal(0),
     )
+    expenses = _billable_expenses(session, project, request.scope)
     if billing_type == FIXED_COST:
-        invoice.lines = [_fixed_line(project, request.fixed_amount, currency)]
+        lines = [_fixed_line(project, request.fixed_amount, currency)]
     else:
         timesheets = _unbilled(session, project, request.scope, lock=True)
-        if not timesheets:
+        if not timesheets and not expenses:
             raise NothingToInvoice(f"no unbilled time in scope for project {project.id}")
         pricing = _Pricing.load(session, project, billing_type, timesheets)
-        invoice.lines = _lines(timesheets, request.grouping, pricing, currency)
+        lines = _lines(timesheets, request.grouping, pricing, currency)
         session.execute(
             update(Timesheet)
             .where(Timesheet.id.in_([t.id for t in timesheets]))
             .values(billing_status=INVOICED)
         )
+    expense_lines = [
+        InvoiceLine(
+            position=len(lines) + n,
+            description=f"Expense: {expense.description}",
+            hours=Decimal(0),
+            rate=None,
+            amount=round_money(expense.amount, currency),
+        )
+        for n, expense in enumerate(expenses, start=1)
+    ]
+    invoice.lines = lines + expense_lines
     invoice.total = sum((line.amount for line in invoice.lines), Decimal(0))
     session.add(invoice)
     session.flush()
+    for expense, line in zip(expenses, expense_lines, strict=True):
+        expense.invoice_line_id = line.id
     return invoice
+
+
+def _billable_expenses(session: Session, project: Project, scope: Scope) -> list[Expense]:
+    """Billable expenses not billed yet (in the date range, if any): the next invoice's."""
+    stmt = select(Expense).where(
+        Expense.project_id == project.id,
+        Expense.billable.is_(True),
+        Expense.invoice_line_id.is_(None),
+    )
+    if scope.date_from:
+        stmt = stmt.where(Expense.expense_date >= scope.date_from)
+    if scope.date_to:
+        stmt = stmt.where(Expense.expense_date <= scope.date_to)
+    return list(session.scalars(stmt.order_by(Expense.id).with_for_update()))
 
 
 def _fixed_line(project: Project, amount: Decimal | None, currency: str) -> InvoiceLine:
@@ -225,14 +256,16 @@ class _Pricing:
         if self.billing_type == TASK_HOURS:
             task = self.tasks.get(timesheet.task_id or 0)
             # Bug and general logs have no task: they bill at the project's rate.
-            rate = task.rate if task is not None and task.rate is not None else self.project.rate
+            task_rate = _first(task.invoice_rate, task.rate) if task is not None else None
+            rate = _first(task_rate, self.project.invoice_rate, self.project.rate)
             what = f"task {timesheet.task_id}" if task else "the project (log without a task)"
         elif self.billing_type == STAFF_HOURS:
             staff = self.staff.get(timesheet.staff_id or 0)
             rate = staff.rate if staff is not None else None
             what = f"staff user {timesheet.staff_id} (PATCH /api/v1/staff/<id> {{'rate': …}})"
         else:
-            rate, what = self.project.rate, f"project {self.project.id}"
+            rate = _first(self.project.invoice_rate, self.project.rate)
+            what = f"project {self.project.id}"
         if rate is None:
             raise RateMissing(f"no rate for {what}: set one to bill this time")
         return Decimal(rate)
@@ -262,8 +295,9 @@ class _Pricing:
 
 
 def void_invoice(session: Session, organization_id: str, invoice_id: int) -> list[int]:
-    """Void the invoice; exactly the timesheets it consumed become unbilled again, and
-    source edits refused while they were locked (``conflict_invoiced``) are applied.
+    """Void the invoice; exactly the timesheets it consumed become unbilled again (its
+    expenses billable again), and source edits refused while they were locked
+    (``conflict_invoiced``) are applied.
 
     Returns the released timesheet ids.
     """
@@ -274,6 +308,11 @@ def void_invoice(session: Session, organization_id: str, invoice_id: int) -> lis
         raise Conflict(f"invoice {invoice.number} is already void")
     invoice.status, invoice.voided_at = "void", utcnow()
     released = [c.timesheet_id for line in invoice.lines for c in line.timesheets]
+    session.execute(
+        update(Expense)
+        .where(Expense.invoice_line_id.in_([line.id for line in invoice.lines]))
+        .values(invoice_line_id=None)
+    )
     session.execute(
         update(Timesheet)
         .where(Timesheet.id.in_(released), Timesheet.billing_status == INVOICED)
@@ -322,8 +361,8 @@ def _apply_parked_edits(session: Session, timesheet_ids: Sequence[int]) -> None:
 
 def unbilled_summary(session: Session, organization_id: str, project_id: int) -> dict[str, Any]:
     """Hours and amount not yet invoiced, in total, by task and by staff user."""
-    project = _project(session, organization_id, project_id)
-    currency = _currency(session, project)
+    project = project_of(session, organization_id, project_id)
+    currency = currency_of(session, project)
     timesheets = _unbilled(session, project, Scope(), lock=False)
     billing_type = project.billing_type or PROJECT_HOURS
     pricing = _Pricing.load(session, project, billing_type, timesheets)
@@ -393,14 +432,19 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def _project(session: Session, organization_id: str, project_id: int) -> Project:
+def _first(*rates: Decimal | None) -> Decimal | None:
+    """The first rate that is set: the invoicing side's, then the portal's."""
+    return next((r for r in rates if r is not None), None)
+
+
+def project_of(session: Session, organization_id: str, project_id: int) -> Project:
     project = session.get(Project, project_id)
     if project is None or project.organization_id != organization_id or project.deleted:
         raise NotFound(f"no project {project_id}")
     return project
 
 
-def _currency(session: Session, project: Project) -> str:
+def currency_of(session: Session, project: Project) -> str:
     customer = session.get(Customer, project.customer_id) if project.customer_id else None
     currency = (customer.currency_code if customer else None) or project.currency_code
     if not currency:

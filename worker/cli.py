@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -63,6 +64,7 @@ from worker.messaging.embedded import recover_in_flight
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
 from worker.progress import replay_progress, sync_progress
+from worker.recurring import run_due
 from worker.runtime import (
     ConsumerThread,
     build_archiver,
@@ -640,6 +642,30 @@ def invoice_void(ctx: click.Context, invoice_id: int, organization_id: str) -> N
     with sessions.begin() as session, _operator_errors():
         released = void_invoice(session, organization_id, invoice_id)
         click.echo(json.dumps({"invoice_id": invoice_id, "released_timesheet_ids": released}))
+
+
+@cli.group()
+def billing() -> None:
+    """Scheduled billing."""
+
+
+@billing.command("run-due")
+@click.option(
+    "--today",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Bill the periods ended by this date [today, UTC].",
+)
+@click.pass_context
+def billing_run_due(ctx: click.Context, today: datetime | None) -> None:
+    """Create the invoices of every recurring period that has ended (run it from cron).
+
+    Idempotent: a period is invoiced once however often this runs. Prints one JSON
+    line per period handled.
+    """
+    sessions = _ready_sessions(_settings(ctx))
+    day = today.date() if today else datetime.now(UTC).date()
+    for result in run_due(sessions, day):
+        click.echo(json.dumps(asdict(result), default=str))
 
 
 # -- webhooks -----------------------------------------------------------------

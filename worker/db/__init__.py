@@ -1,7 +1,15 @@
 """Database models and session factory."""
 
 from worker.db.base import Base
-from worker.db.billing import Invoice, InvoiceLine, InvoiceLineTimesheet
+from worker.db.billing import (
+    Expense,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineTimesheet,
+    Quote,
+    RecurringInvoice,
+    RecurringRun,
+)
 from worker.db.records import (
     Bug,
     Customer,
@@ -34,6 +42,7 @@ __all__ = [
     "Base",
     "Bug",
     "Customer",
+    "Expense",
     "DeadLetter",
     "DeadLetterEdit",
     "Integration",
@@ -48,6 +57,9 @@ __all__ = [
     "ParkedEvent",
     "ProcessedEvent",
     "Project",
+    "Quote",
+    "RecurringInvoice",
+    "RecurringRun",
     "ProjectStaff",
     "StaffUser",
     "SyncCursor",

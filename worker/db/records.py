@@ -80,6 +80,8 @@ class Project(SyncedRecord, Base):
     custom_fields: Mapped[dict[str, Any] | None]
     standalone: Mapped[bool] = mapped_column(default=False)
     crm_id: Mapped[str | None] = mapped_column(String(64))
+    # Set on the invoicing side; wins over the portal's rate and syncs never touch it.
+    invoice_rate: Mapped[Decimal | None]
 
 
 class _ProjectChild:
@@ -113,6 +115,7 @@ class Task(_ProjectChild, SyncedRecord, Base):
     billing_type: Mapped[str | None] = mapped_column(String(32))
     rate: Mapped[Decimal | None]
     custom_fields: Mapped[dict[str, Any] | None]
+    invoice_rate: Mapped[Decimal | None]  # as Project.invoice_rate
 
 
 class Bug(_ProjectChild, SyncedRecord, Base):

@@ -1,0 +1,186 @@
+"""Expenses, quotes and recurring invoices of a project; invoicing-side rates."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, jsonify
+
+from schemas.api import (
+    ExpenseCreate,
+    ExpenseUpdate,
+    QuoteCreate,
+    QuoteUpdate,
+    RateSet,
+    RecurringCreate,
+)
+from webhook_gateway.auth import principal, require
+from webhook_gateway.billing import refusals
+from webhook_gateway.invoicing import parse_body
+from webhook_gateway.services import services
+from worker.billing import project_of
+from worker.db import RecurringInvoice, Task
+from worker.db.base import utcnow
+from worker.errors import NotFound
+from worker.expenses import (
+    create_expense,
+    delete_expense,
+    expense_view,
+    list_expenses,
+    update_expense,
+)
+from worker.quotes import create_quote, get_quote, quote_view, update_quote
+from worker.recurring import create_recurring, recurring_view
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("billing_documents", __name__, url_prefix="/api/v1")
+
+
+# -- rates ------------------------------------------------------------------------------
+
+
+@blueprint.patch("/projects/<int:project_id>")
+@require("admin")
+def patch_project_rate(project_id: int) -> Response:
+    body = parse_body(RateSet)
+    with services().write() as session, refusals():
+        project = project_of(session, principal().organization_id, project_id)
+        project.invoice_rate = body.rate
+        return jsonify({"id": project.id, "rate": _text(body.rate)})
+
+
+@blueprint.patch("/tasks/<int:task_id>")
+@require("admin")
+def patch_task_rate(task_id: int) -> Response:
+    body = parse_body(RateSet)
+    with services().write() as session, refusals():
+        task = session.get(Task, task_id)
+        if task is None or task.organization_id != principal().organization_id:
+            raise NotFound(f"no task {task_id}")
+        task.invoice_rate = body.rate
+        return jsonify({"id": task.id, "rate": _text(body.rate)})
+
+
+# -- expenses ---------------------------------------------------------------------------
+
+
+@blueprint.post("/projects/<int:project_id>/expenses")
+@require("admin")
+def post_expense(project_id: int) -> tuple[Response, int]:
+    body = parse_body(ExpenseCreate)
+    with services().write() as session, refusals():
+        expense = create_expense(
+            session, principal().organization_id, project_id, **body.model_dump()
+        )
+        return jsonify(expense_view(expense)), 201
+
+
+@blueprint.get("/projects/<int:project_id>/expenses")
+@require("viewer")
+def get_expenses(project_id: int) -> Response:
+    with services().read() as session, refusals():
+        rows = list_expenses(session, principal().organization_id, project_id)
+        return jsonify({"items": [expense_view(e) for e in rows], "next_cursor": None})
+
+
+@blueprint.patch("/expenses/<int:expense_id>")
+@require("admin")
+def patch_expense(expense_id: int) -> Response:
+    changes = parse_body(ExpenseUpdate).model_dump(exclude_unset=True)
+    with services().write() as session, refusals():
+        expense = update_expense(session, principal().organization_id, expense_id, changes)
+        return jsonify(expense_view(expense))
+
+
+@blueprint.delete("/expenses/<int:expense_id>")
+@require("admin")
+def remove_expense(expense_id: int) -> tuple[str, int]:
+    with services().write() as session, refusals():
+        delete_expense(session, principal().organization_id, expense_id)
+    return "", 204
+
+
+# -- quotes -----------------------------------------------------------------------------
+
+
+@blueprint.post("/projects/<int:project_id>/quotes")
+@require("admin")
+def post_quote(project_id: int) -> tuple[Response, int]:
+    body = parse_body(QuoteCreate)
+    with services().write() as session, refusals():
+        quote = create_quote(
+            session,
+            principal().organization_id,
+            project_id,
+            [line.model_dump() for line in body.lines],
+            issue_date=body.issue_date or _today(),
+            expiry_date=body.expiry_date,
+        )
+        return jsonify(quote_view(quote)), 201
+
+
+@blueprint.get("/quotes/<int:quote_id>")
+@require("viewer")
+def get_one_quote(quote_id: int) -> Response:
+    with services().read() as session, refusals():
+        return jsonify(quote_view(get_quote(session, principal().organization_id, quote_id)))
+
+
+@blueprint.patch("/quotes/<int:quote_id>")
+@require("admin")
+def patch_quote(quote_id: int) -> Response:
+    changes = parse_body(QuoteUpdate).model_dump(exclude_unset=True)
+    with services().write() as session, refusals():
+        quote = get_quote(session, principal().organization_id, quote_id)
+        return jsonify(quote_view(update_quote(session, quote, changes)))
+
+
+@blueprint.delete("/quotes/<int:quote_id>")
+@require("admin")
+def delete_quote(quote_id: int) -> tuple[str, int]:
+    with services().write() as session, refusals():
+        session.delete(get_quote(session, principal().organization_id, quote_id))
+    return "", 204
+
+
+# -- recurring invoices -----------------------------------------------------------------
+
+
+@blueprint.post("/projects/<int:project_id>/recurring-invoices")
+@require("admin")
+def post_recurring(project_id: int) -> tuple[Response, int]:
+    body = parse_body(RecurringCreate)
+    with services().write() as session, refusals():
+        recurring = create_recurring(
+            session,
+            principal().organization_id,
+            project_id,
+            name=body.name,
+            frequency=body.frequency,
+            start_date=body.start_date,
+            end_date=body.end_date,
+            grouping=body.group_by,
+            amount=body.amount,
+        )
+        return jsonify(recurring_view(recurring)), 201
+
+
+@blueprint.delete("/recurring-invoices/<int:recurring_id>")
+@require("admin")
+def stop_recurring(recurring_id: int) -> Response:
+    """Stop a schedule (its invoices stay)."""
+    with services().write() as session, refusals():
+        recurring = session.get(RecurringInvoice, recurring_id)
+        if recurring is None or recurring.organization_id != principal().organization_id:
+            raise NotFound(f"no recurring invoice {recurring_id}")
+        recurring.active = False
+        return jsonify(recurring_view(recurring))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _today() -> date:
+    return utcnow().date()

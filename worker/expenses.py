@@ -1,0 +1,84 @@
+"""Expenses of a project. A billable one goes on the project's next invoice; once
+billed it is locked until that invoice is voided."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.billing import project_of
+from worker.db import Expense
+from worker.errors import Conflict, NotFound
+
+__all__ = ["create_expense", "delete_expense", "expense_view", "list_expenses", "update_expense"]
+
+
+def create_expense(
+    session: Session,
+    organization_id: str,
+    project_id: int,
+    *,
+    expense_date: date,
+    description: str,
+    amount: Decimal,
+    billable: bool,
+) -> Expense:
+    project = project_of(session, organization_id, project_id)
+    expense = Expense(
+        organization_id=organization_id,
+        project_id=project.id,
+        expense_date=expense_date,
+        description=description,
+        amount=amount,
+        billable=billable,
+    )
+    session.add(expense)
+    session.flush()
+    return expense
+
+
+def list_expenses(session: Session, organization_id: str, project_id: int) -> list[Expense]:
+    project = project_of(session, organization_id, project_id)
+    return list(
+        session.scalars(
+            select(Expense).where(Expense.project_id == project.id).order_by(Expense.id)
+        )
+    )
+
+
+def update_expense(
+    session: Session, organization_id: str, expense_id: int, changes: dict[str, Any]
+) -> Expense:
+    expense = _unbilled(session, organization_id, expense_id, "changed")
+    for name, value in changes.items():
+        setattr(expense, name, value)
+    return expense
+
+
+def delete_expense(session: Session, organization_id: str, expense_id: int) -> None:
+    session.delete(_unbilled(session, organization_id, expense_id, "deleted"))
+
+
+def expense_view(expense: Expense) -> dict[str, Any]:
+    return {
+        "id": expense.id,
+        "project_id": expense.project_id,
+        "date": expense.expense_date.isoformat(),
+        "description": expense.description,
+        "amount": str(expense.amount.normalize()),
+        "billable": expense.billable,
+        "invoiced": expense.invoice_line_id is not None,
+    }
+
+
+def _unbilled(session: Session, organization_id: str, expense_id: int, verb: str) -> Expense:
+    expense = session.get(Expense, expense_id)
+    if expense is None or expense.organization_id != organization_id:
+        raise NotFound(f"no expense {expense_id}")
+    if expense.invoice_line_id is not None:
+        raise Conflict(f"expense {expense_id} is invoiced; void the invoice before it is {verb}")
+    return expense

@@ -1,0 +1,96 @@
+"""Quotes: numbered estimates for a project, in its customer's currency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from worker.billing import currency_of, project_of, round_money
+from worker.db import Quote
+from worker.errors import NotFound
+
+__all__ = ["QUOTE_STATUSES", "create_quote", "get_quote", "quote_view", "update_quote"]
+
+QUOTE_STATUSES = ("draft", "sent", "accepted", "declined")
+
+
+def create_quote(
+    session: Session,
+    organization_id: str,
+    project_id: int,
+    lines: Sequence[dict[str, Any]],
+    *,
+    issue_date: date,
+    expiry_date: date | None = None,
+) -> Quote:
+    """``lines``: ``{"description", "hours", "rate"}``; amounts are computed and rounded."""
+    project = project_of(session, organization_id, project_id)
+    currency = currency_of(session, project)
+    count = session.scalar(
+        select(func.count()).select_from(Quote).where(Quote.organization_id == organization_id)
+    )
+    quote = Quote(
+        organization_id=organization_id,
+        project_id=project.id,
+        number=f"QT-{(count or 0) + 1:06d}",
+        issue_date=issue_date,
+        expiry_date=expiry_date,
+        currency_code=currency,
+        total=Decimal(0),
+    )
+    _set_lines(quote, lines)
+    session.add(quote)
+    session.flush()
+    return quote
+
+
+def get_quote(session: Session, organization_id: str, quote_id: int) -> Quote:
+    quote = session.get(Quote, quote_id)
+    if quote is None or quote.organization_id != organization_id:
+        raise NotFound(f"no quote {quote_id}")
+    return quote
+
+
+def update_quote(session: Session, quote: Quote, changes: dict[str, Any]) -> Quote:
+    if "lines" in changes:
+        _set_lines(quote, changes.pop("lines"))
+    for name, value in changes.items():
+        setattr(quote, name, value)
+    return quote
+
+
+def quote_view(quote: Quote) -> dict[str, Any]:
+    return {
+        "id": quote.id,
+        "number": quote.number,
+        "project_id": quote.project_id,
+        "status": quote.status,
+        "issue_date": quote.issue_date.isoformat(),
+        "expiry_date": quote.expiry_date.isoformat() if quote.expiry_date else None,
+        "currency_code": quote.currency_code,
+        "lines": quote.lines,
+        "total": str(round_money(quote.total, quote.currency_code)),
+    }
+
+
+def _set_lines(quote: Quote, lines: Sequence[dict[str, Any]]) -> None:
+    priced = []
+    for position, line in enumerate(lines, start=1):
+        hours, rate = Decimal(str(line["hours"])), Decimal(str(line["rate"]))
+        amount = round_money(hours * rate, quote.currency_code)
+        priced.append(
+            {
+                "position": position,
+                "description": line["description"],
+                "hours": str(hours),
+                "rate": str(rate),
+                "amount": str(amount),
+            }
+        )
+    quote.lines = priced
+    quote.total = sum((Decimal(line["amount"]) for line in priced), Decimal(0))
