@@ -41,6 +41,7 @@ __all__ = [
     "QuoteUpdate",
     "RateSet",
     "RecurringCreate",
+    "RecurringUpdate",
     "StaffRate",
     "PullSource",
     "SecretRotated",
@@ -266,6 +267,16 @@ class RecurringCreate(BaseModel):
     end_date: date | None = None
     group_by: Literal["single", "task", "staff", "task_staff", "timesheet"] = "single"
     amount: Decimal | None = Field(default=None, gt=0, description="Fixed-cost: per period.")
+
+
+class RecurringUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    end_date: date | None = None
+    group_by: Literal["single", "task", "staff", "task_staff", "timesheet"] | None = None
+    amount: Decimal | None = Field(default=None, gt=0)
+    active: bool | None = None
 
 
 class CustomerCreate(BaseModel):

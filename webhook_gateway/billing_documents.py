@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from schemas.api import (
     ExpenseCreate,
@@ -13,13 +15,14 @@ from schemas.api import (
     QuoteUpdate,
     RateSet,
     RecurringCreate,
+    RecurringUpdate,
 )
 from webhook_gateway.auth import principal, require
 from webhook_gateway.billing import refusals
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.billing import project_of
-from worker.db import RecurringInvoice, Task
+from worker.db import Quote, RecurringInvoice, Task
 from worker.db.base import utcnow
 from worker.errors import NotFound
 from worker.expenses import (
@@ -120,6 +123,17 @@ def post_quote(project_id: int) -> tuple[Response, int]:
         return jsonify(quote_view(quote)), 201
 
 
+@blueprint.get("/projects/<int:project_id>/quotes")
+@require("viewer")
+def list_quotes(project_id: int) -> Response:
+    with services().read() as session, refusals():
+        project = project_of(session, principal().organization_id, project_id)
+        rows = session.scalars(
+            select(Quote).where(Quote.project_id == project.id).order_by(Quote.id)
+        )
+        return jsonify({"items": [quote_view(q) for q in rows], "next_cursor": None})
+
+
 @blueprint.get("/quotes/<int:quote_id>")
 @require("viewer")
 def get_one_quote(quote_id: int) -> Response:
@@ -166,16 +180,47 @@ def post_recurring(project_id: int) -> tuple[Response, int]:
         return jsonify(recurring_view(recurring)), 201
 
 
+@blueprint.get("/projects/<int:project_id>/recurring-invoices")
+@require("viewer")
+def list_recurring(project_id: int) -> Response:
+    with services().read() as session, refusals():
+        project = project_of(session, principal().organization_id, project_id)
+        rows = session.scalars(
+            select(RecurringInvoice)
+            .where(RecurringInvoice.project_id == project.id)
+            .order_by(RecurringInvoice.id)
+        )
+        return jsonify({"items": [recurring_view(r) for r in rows], "next_cursor": None})
+
+
+@blueprint.patch("/recurring-invoices/<int:recurring_id>")
+@require("admin")
+def patch_recurring(recurring_id: int) -> Response:
+    changes = parse_body(RecurringUpdate).model_dump(exclude_unset=True)
+    if "group_by" in changes:
+        changes["grouping"] = changes.pop("group_by")
+    with services().write() as session, refusals():
+        recurring = _recurring(session, recurring_id)
+        for name, value in changes.items():
+            setattr(recurring, name, value)
+        return jsonify(recurring_view(recurring))
+
+
 @blueprint.delete("/recurring-invoices/<int:recurring_id>")
 @require("admin")
 def stop_recurring(recurring_id: int) -> Response:
-    """Stop a schedule (its invoices stay)."""
+    """Stop a schedule (its invoices and past periods stay)."""
     with services().write() as session, refusals():
-        recurring = session.get(RecurringInvoice, recurring_id)
-        if recurring is None or recurring.organization_id != principal().organization_id:
-            raise NotFound(f"no recurring invoice {recurring_id}")
+        recurring = _recurring(session, recurring_id)
         recurring.active = False
         return jsonify(recurring_view(recurring))
+
+
+def _recurring(session: Session, recurring_id: int) -> RecurringInvoice:
+    recurring = session.get(RecurringInvoice, recurring_id)
+    if recurring is None or recurring.organization_id != principal().organization_id:
+        raise NotFound(f"no recurring invoice {recurring_id}")
+    return recurring
 
 
 def _text(value: object) -> str | None:

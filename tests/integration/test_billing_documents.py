@@ -146,3 +146,24 @@ def test_billing_run_due_from_the_cli_is_idempotent(
     outcomes = [json.loads(line)["outcome"] for line in first.stdout.splitlines()]
     assert outcomes == ["invoiced", "nothing_to_invoice"]
     assert second.stdout == ""
+
+
+def test_quotes_and_schedules_are_listed_changed_and_stopped(
+    sync: Sync, client: FlaskClient, org: Org
+) -> None:
+    sync.apply(project(rate="60"))
+    line = {"description": "Design", "hours": "1", "rate": "10"}
+    client.post(project_url(sync, "/quotes"), json={"lines": [line]}, headers=org.auth())
+    schedule = {"name": "Weekly", "frequency": "weekly", "start_date": "2026-11-02"}
+    made = client.post(project_url(sync, "/recurring-invoices"), json=schedule, headers=org.auth())
+    url = f"/api/v1/recurring-invoices/{made.get_json()['id']}"
+
+    renamed = client.patch(url, json={"name": "Every week"}, headers=org.auth()).get_json()
+    stopped = client.delete(url, headers=org.auth()).get_json()
+    quotes = client.get(project_url(sync, "/quotes"), headers=org.auth("viewer")).get_json()
+    schedules = client.get(project_url(sync, "/recurring-invoices"), headers=org.auth()).get_json()
+
+    assert [q["total"] for q in quotes["items"]] == ["10.00"]
+    assert (renamed["name"], stopped["active"]) == ("Every week", False)
+    assert [s["active"] for s in schedules["items"]] == [False]
+    assert run_due(sync.sessions, date(2026, 12, 31)) == []
