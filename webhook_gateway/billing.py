@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from schemas.api import InvoiceCreate, StaffRate
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import ApiError
+from webhook_gateway.errors import ApiError, answering
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.billing import (
@@ -105,15 +104,11 @@ def patch_staff(staff_id: int) -> Response:
         return jsonify({"id": staff.id, "email": staff.email, "rate": str(body.rate)})
 
 
-@contextmanager
-def refusals() -> Iterator[None]:
-    try:
-        yield
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
-    except NothingToInvoice as exc:
-        raise ApiError(409, "nothing_to_invoice", str(exc)) from exc
-    except RateMissing as exc:
-        raise ApiError(409, "rate_missing", str(exc)) from exc
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from exc
+def refusals() -> AbstractContextManager[None]:
+    """Billing refusals as JSON errors."""
+    return answering(
+        (NotFound, 404, "not_found"),
+        (NothingToInvoice, 409, "nothing_to_invoice"),
+        (RateMissing, 409, "rate_missing"),
+        (Conflict, 409, "conflict"),
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -63,6 +65,19 @@ def invalid_body(exc: ValidationError, what: str) -> ApiError:
         f"the {what} does not match the contract",
         details=validation_details(exc),
     )
+
+
+@contextmanager
+def answering(*statuses: tuple[type[Exception], int, str]) -> Iterator[None]:
+    """Turn the domain's exceptions into JSON errors: ``(exception, status, code)``,
+    checked in order (put subclasses first)."""
+    try:
+        yield
+    except Exception as exc:
+        for kind, status, code in statuses:
+            if isinstance(exc, kind):
+                raise ApiError(status, code, str(exc)) from exc
+        raise
 
 
 def _json_error(error: ApiError) -> tuple[Response, int]:

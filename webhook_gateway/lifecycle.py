@@ -6,14 +6,13 @@ worker: these endpoints record a run request and answer 202 with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from flask import Blueprint, Response, jsonify
 
 from schemas.api import IntegrationEnable, IntegrationUpdate
 from webhook_gateway.auth import require
-from webhook_gateway.errors import ApiError
+from webhook_gateway.errors import answering
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.management import find_integration, public_integration
 from webhook_gateway.services import services
@@ -103,14 +102,10 @@ def get_history(integration_id: str) -> Response:
         return jsonify({"items": [run_view(r) for r in runs], "next_cursor": None})
 
 
-@contextmanager
-def _conflicts() -> Iterator[None]:
-    """Lifecycle refusals as JSON: 410 for a deleted integration, 409 for a state clash."""
-    try:
-        yield
-    except IntegrationGone as exc:
-        raise ApiError(410, "integration_deleted", str(exc)) from exc
-    except SourceMissing as exc:
-        raise ApiError(409, "no_pull_source", str(exc)) from exc
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from exc
+def _conflicts() -> AbstractContextManager[None]:
+    """Lifecycle refusals: 410 for a deleted integration, 409 for a state clash."""
+    return answering(
+        (IntegrationGone, 410, "integration_deleted"),
+        (SourceMissing, 409, "no_pull_source"),
+        (Conflict, 409, "conflict"),
+    )
