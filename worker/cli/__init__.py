@@ -1,0 +1,89 @@
+"""The ``billsync`` command: builds Settings once and wires everything from it.
+
+This is the composition root. It is the one place that imports both the worker
+and the HTTP gateway (only inside the commands that serve HTTP), so that importing
+the worker never pulls in Flask.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker import migrate
+from worker.billing import NothingToInvoice, RateMissing
+from worker.db import make_engine, make_sessionmaker
+from worker.errors import Conflict, NotFound
+from worker.settings import Settings
+from worker.sync_runs import SourceMissing
+
+__all__ = ["cli", "main"]
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """billsync keeps an invoicing organization in step with a project portal.
+
+    Configuration comes from BILLSYNC_* environment variables (see the README).
+    With none set, everything runs embedded: a SQLite database and a SQLite
+    message transport under BILLSYNC_DATA_DIR (default ./.billsync).
+    """
+    try:
+        ctx.obj = Settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid configuration:\n{exc}") from exc
+
+
+@contextmanager
+def operator_errors() -> Iterator[None]:
+    try:
+        yield
+    except (Conflict, SourceMissing, NotFound, NothingToInvoice, RateMissing) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def ready_sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on a database migrated to head (every command may be the first run)."""
+    engine = make_engine(settings)
+    migrate.upgrade(engine)
+    return make_sessionmaker(engine)
+
+
+def redacted(url: str) -> str:
+    try:
+        return make_url(url.split("+", 1)[1] if url.startswith("sqla+") else url).render_as_string(
+            hide_password=True
+        )
+    except Exception:
+        return url.split("@")[-1]
+
+
+def stop_on_signals(stop: Any) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        # serve_forever's shutdown blocks until the loop exits: call it off-thread.
+        threading.Thread(target=stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def main() -> None:
+    cli(prog_name="billsync")
+
+
+# The commands register themselves on ``cli`` when imported.
+from worker.cli import billing, dead_letters, integrations, processes  # noqa: E402,F401

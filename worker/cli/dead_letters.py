@@ -1,0 +1,207 @@
+"""``billsync dlq …``: find, replay, edit and delete dead letters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from worker.cli import cli, ready_sessions, settings_of
+from worker.db import DeadLetter
+from worker.dead_letters import (
+    DeadLetterFilter,
+    count,
+    dead_letter_view,
+    delete_matching,
+    edit,
+    find,
+    replay,
+)
+from worker.errors import BrokerUnavailable
+from worker.messaging.publisher import Publisher
+from worker.messaging.topology import build_topology
+from worker.progress import replay_progress
+
+# -- dead letters -------------------------------------------------------------
+
+
+class _Rate(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """``50``, ``50/s`` or ``2.5/s``: messages per second."""
+
+    name = "rate"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        text = str(value).strip().removesuffix("/s")
+        try:
+            rate = float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a rate like 50/s", param, ctx)
+        if rate <= 0:
+            self.fail("the rate must be above 0", param, ctx)
+        return rate
+
+
+RATE = _Rate()
+
+
+def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The dead-letter filter, the same for list, replay and delete."""
+    options = [
+        click.option("--integration", "integration_id", help="Integration id."),
+        click.option("--module", help="projects, tasks, timesheets, …"),
+        click.option("--action", type=click.Choice(["created", "updated", "deleted"])),
+        click.option("--error-class", help="e.g. IntegrityError, DeliveryLimitExceeded."),
+        click.option("--since", type=click.DateTime(), help="Dead-lettered at or after (UTC)."),
+        click.option("--until", type=click.DateTime(), help="Dead-lettered before (UTC)."),
+        click.option("--event-id", help="One event id."),
+        click.option("--id", "ids", type=int, multiple=True, help="Dead letter id (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _dead_letter_filter(options: dict[str, Any]) -> DeadLetterFilter:
+    def utc(value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+    return DeadLetterFilter(
+        integration_id=options["integration_id"],
+        module=options["module"],
+        action=options["action"],
+        error_class=options["error_class"],
+        since=utc(options["since"]),
+        until=utc(options["until"]),
+        event_id=options["event_id"],
+        ids=tuple(options["ids"]),
+    )
+
+
+@cli.group()
+def dlq() -> None:
+    """Dead letters: events the worker gave up on, kept whole until replayed or deleted.
+
+    Every command takes the same filter; replay and delete need at least one
+    filter option or --all.
+    """
+
+
+@dlq.command("list")
+@_filter_options
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
+def dlq_list(ctx: click.Context, /, limit: int, **options: Any) -> None:
+    """Matching dead letters, oldest first (JSON lines), then their total on stderr."""
+    flt = _dead_letter_filter(options)
+    sessions = ready_sessions(settings_of(ctx))
+    with sessions() as session:
+        for row in find(session, flt, limit=limit):
+            click.echo(json.dumps(dead_letter_view(row)))
+        click.echo(f"{count(session, flt)} matching", err=True)
+
+
+@dlq.command("show")
+@click.argument("dead_letter_id", type=int)
+@click.pass_context
+def dlq_show(ctx: click.Context, dead_letter_id: int) -> None:
+    """One dead letter whole: message, headers, error and traceback."""
+    sessions = ready_sessions(settings_of(ctx))
+    with sessions() as session:
+        row = session.get(DeadLetter, dead_letter_id)
+        if row is None:
+            raise click.ClickException(f"no dead letter {dead_letter_id}")
+        click.echo(json.dumps(dead_letter_view(row, whole=True), indent=2))
+
+
+@dlq.command("replay")
+@_filter_options
+@click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
+@click.option("--dry-run", is_flag=True, help="Only print how many would be replayed.")
+@click.option(
+    "--rate", type=RATE, metavar="N/s", help="At most N per second (leave room for live)."
+)
+@click.option("--limit", type=int, help="Replay at most this many.")
+@click.pass_context
+def dlq_replay(
+    ctx: click.Context,
+    /,
+    everything: bool,
+    dry_run: bool,
+    rate: float | None,
+    limit: int | None,
+    **options: Any,
+) -> None:
+    """Republish matching dead letters through the normal idempotent path.
+
+    A dead letter is deleted only after the broker confirmed its republish, so an
+    interrupted replay can simply be run again.
+    """
+    flt = _selected(options, everything)
+    settings = settings_of(ctx)
+    sessions = ready_sessions(settings)
+    if dry_run:
+        with sessions() as session:
+            click.echo(json.dumps({"matching": count(session, flt), "dry_run": True}))
+        return
+    publisher = Publisher(settings, build_topology(settings))
+    try:
+        with replay_progress() as show:
+            result = replay(sessions, publisher, flt, rate=rate, limit=limit, on_progress=show)
+    except BrokerUnavailable as exc:
+        raise click.ClickException(f"{exc}; what was confirmed is replayed, run again") from exc
+    finally:
+        publisher.close()
+    click.echo(json.dumps(vars(result)))
+
+
+@dlq.command("delete")
+@_filter_options
+@click.option("--all", "everything", is_flag=True, help="Delete every dead letter.")
+@click.option("--dry-run", is_flag=True, help="Only print how many would be deleted.")
+@click.pass_context
+def dlq_delete(ctx: click.Context, /, everything: bool, dry_run: bool, **options: Any) -> None:
+    """Delete matching dead letters for good (their edit audit is kept)."""
+    flt = _selected(options, everything)
+    sessions = ready_sessions(settings_of(ctx))
+    with sessions.begin() as session:
+        if dry_run:
+            click.echo(json.dumps({"matching": count(session, flt), "dry_run": True}))
+            return
+        click.echo(json.dumps({"deleted": delete_matching(session, flt)}))
+
+
+@dlq.command("edit")
+@click.argument("dead_letter_id", type=int)
+@click.argument("event_file", type=click.File())
+@click.option("--by", default="cli", show_default=True, help="Who edits (for the audit).")
+@click.pass_context
+def dlq_edit(ctx: click.Context, dead_letter_id: int, event_file: Any, by: str) -> None:
+    """Replace the event of a dead letter with EVENT_FILE (JSON; - for stdin).
+
+    The original and the edit are kept in the audit; replay it afterwards.
+    """
+    sessions = ready_sessions(settings_of(ctx))
+    with sessions.begin() as session:
+        row = session.get(DeadLetter, dead_letter_id)
+        if row is None:
+            raise click.ClickException(f"no dead letter {dead_letter_id}")
+        try:
+            edit(session, row, json.load(event_file), by)
+        except (ValueError, ValidationError) as exc:
+            raise click.ClickException(
+                f"the edited event does not fit the contract: {exc}"
+            ) from exc
+        click.echo(json.dumps(dead_letter_view(row)))
+
+
+def _selected(options: dict[str, Any], everything: bool) -> DeadLetterFilter:
+    flt = _dead_letter_filter(options)
+    if not everything and not any(v for v in options.values()):
+        raise click.UsageError("give a filter option, or --all to act on every dead letter")
+    return flt

@@ -1,0 +1,233 @@
+"""Commands that run billsync, set up its database and tenants, and send webhooks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import prometheus_client
+from standardwebhooks.webhooks import Webhook
+
+from worker import migrate
+from worker.accounts import ROLES, create_organization, create_token
+from worker.cli import cli, ready_sessions, redacted, settings_of, stop_on_signals
+from worker.db import make_engine, make_sessionmaker
+from worker.errors import NotFound
+from worker.logs import configure_logging
+from worker.messaging.embedded import recover_in_flight
+from worker.runtime import (
+    ConsumerThread,
+    build_archiver,
+    build_consumer,
+    build_scheduler,
+)
+
+# -- database -----------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply Alembic migrations up to REVISION (safe to run repeatedly)."""
+    engine = make_engine(settings_of(ctx))
+    migrate.upgrade(engine, revision)
+    click.echo(f"database at {revision} ({engine.url.render_as_string(hide_password=True)})")
+
+
+# -- organizations and tokens -----------------------------------------------
+
+
+@cli.group()
+def org() -> None:
+    """Organizations (tenants)."""
+
+
+@org.command("create")
+@click.argument("name")
+@click.pass_context
+def org_create(ctx: click.Context, name: str) -> None:
+    """Create organization NAME; prints its id and an admin token (shown once)."""
+    sessions = ready_sessions(settings_of(ctx))
+    with sessions.begin() as session:
+        organization, token = create_organization(session, name)
+        organization_id = organization.id
+    click.echo(json.dumps({"organization_id": organization_id, "admin_token": token}))
+
+
+@cli.group()
+def token() -> None:
+    """API bearer tokens."""
+
+
+@token.command("create")
+@click.option("--org", "organization_id", required=True, help="Organization id.")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.pass_context
+def token_create(ctx: click.Context, organization_id: str, role: str) -> None:
+    """Create a token for an organization; prints it once (only its hash is kept)."""
+    sessions = ready_sessions(settings_of(ctx))
+    try:
+        with sessions.begin() as session:
+            value = create_token(session, organization_id, "admin" if role == "admin" else "viewer")
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"organization_id": organization_id, "role": role, "token": value}))
+
+
+# -- processes ----------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default=None, help="Listen address [BILLSYNC_HOST, 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Listen port [BILLSYNC_PORT, 8080].")
+@click.pass_context
+def run(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Gateway and worker in one process (the embedded default needs no servers).
+
+    Migrates the database first. Stop with Ctrl-C: in-flight messages are
+    returned to the queue.
+    """
+    from werkzeug.serving import make_server
+
+    from webhook_gateway import create_app
+
+    settings = settings_of(ctx)
+    configure_logging(settings.log_level)
+    sessions = ready_sessions(settings)
+    if settings.is_embedded_broker:
+        recover_in_flight(settings.broker_url)
+    app = create_app(settings, sessions=sessions)
+    worker = ConsumerThread(build_consumer(settings, sessions))
+    worker.start()
+    archiver = ConsumerThread(build_archiver(settings, sessions))
+    archiver.start()
+    scheduler = build_scheduler(settings, sessions)
+    scheduler.start()
+    server = make_server(host or settings.host, port or settings.port, app, threaded=True)
+    stop_on_signals(server.shutdown)
+    click.echo(
+        f"billsync listening on http://{server.host}:{server.port} "
+        f"(database {redacted(settings.database_url)}, broker {redacted(settings.broker_url)})",
+        err=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        scheduler.stop()
+        archiver.stop()
+        worker.stop()
+
+
+@cli.command()
+@click.option("--host", default=None, help="Listen address [BILLSYNC_HOST].")
+@click.option("--port", type=int, default=None, help="Listen port [BILLSYNC_PORT].")
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn processes.")
+@click.option("--threads", type=int, default=8, show_default=True, help="Threads per process.")
+@click.pass_context
+def gateway(
+    ctx: click.Context, host: str | None, port: int | None, workers: int, threads: int
+) -> None:
+    """The HTTP gateway alone, under gunicorn (production; pair with `billsync worker`)."""
+    from gunicorn.app.base import BaseApplication
+
+    from webhook_gateway import create_app
+
+    settings = settings_of(ctx)
+    configure_logging(settings.log_level)
+
+    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host or settings.host}:{port or settings.port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    _Gunicorn().run()
+
+
+@cli.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """The worker alone: applies billsync.apply and runs the pulls, until SIGTERM or Ctrl-C."""
+    settings = settings_of(ctx)
+    configure_logging(settings.log_level)
+    sessions = make_sessionmaker(make_engine(settings))
+    consumer = build_consumer(settings, sessions)
+    scheduler = build_scheduler(settings, sessions)
+
+    def _stop() -> None:
+        consumer.should_stop = True
+
+    stop_on_signals(_stop)
+    if settings.metrics_port:
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
+    archiver = ConsumerThread(build_archiver(settings, sessions))
+    archiver.start()
+    scheduler.start()
+    try:
+        consumer.run()
+    finally:
+        scheduler.stop()
+        archiver.stop()
+        consumer.close()
+
+
+# -- webhooks -----------------------------------------------------------------
+
+
+@cli.group()
+def webhook() -> None:
+    """Send webhooks to a gateway (for people and for tests)."""
+
+
+@webhook.command("send")
+@click.argument("event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", required=True, help="The integration's webhook URL.")
+@click.option("--secret", help="Signing secret (whsec_…): Standard Webhooks signature.")
+@click.option("--token", "webhook_token", help="Webhook token (token-mode integrations).")
+@click.option("--id", "webhook_id", help="webhook-id header [a new msg_… id].")
+def webhook_send(
+    event_file: Path,
+    url: str,
+    secret: str | None,
+    webhook_token: str | None,
+    webhook_id: str | None,
+) -> None:
+    """Sign EVENT_FILE (a JSON event or array) and POST it; prints the answer.
+
+    Exits non-zero unless the gateway answers 2xx.
+    """
+    if not secret and not webhook_token:
+        raise click.UsageError("give --secret (signature mode) or --token (token mode)")
+    body = event_file.read_bytes()
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        msg_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+        timestamp = datetime.now(UTC)
+        headers["webhook-id"] = msg_id
+        headers["webhook-timestamp"] = str(int(timestamp.timestamp()))
+        headers["webhook-signature"] = Webhook(secret).sign(msg_id, timestamp, body.decode())
+    if webhook_token:
+        headers["X-Billsync-Token"] = webhook_token
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"could not reach {url}: {exc}") from exc
+    click.echo(f"{response.status_code} {response.text.strip()}")
+    if not response.is_success:
+        sys.exit(1)
