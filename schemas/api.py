@@ -26,6 +26,7 @@ __all__ = [
     "ErrorBody",
     "FieldMap",
     "FieldMapping",
+    "Grouping",
     "InvoiceUserCreate",
     "ProjectCreate",
     "IntegrationCreate",
@@ -42,7 +43,6 @@ __all__ = [
     "RateSet",
     "RecurringCreate",
     "RecurringUpdate",
-    "StaffRate",
     "PullSource",
     "SecretRotated",
 ]
@@ -50,6 +50,9 @@ __all__ = [
 ModuleName = Literal["projects", "milestones", "tasklists", "tasks", "bugs", "timesheets", "users"]
 FieldType = Literal["text", "number", "decimal", "date", "boolean"]
 MappedModule = Literal["projects", "tasks"]
+# How invoice lines group billed time: one line, per task, per staff user, per task and
+# staff user, per timesheet.
+Grouping = Literal["single", "task", "staff", "task_staff", "timesheet"]
 
 
 class FieldMapping(BaseModel):
@@ -73,6 +76,11 @@ class FieldMapping(BaseModel):
 
 
 FieldMap = dict[MappedModule, list[FieldMapping]]
+
+
+def with_projects(modules: list[ModuleName]) -> list[str]:
+    """The selected modules; projects are always implied."""
+    return sorted({"projects", *modules})
 
 
 class ErrorBody(BaseModel):
@@ -103,8 +111,7 @@ class IntegrationCreate(BaseModel):
     source: PullSource | None = None
 
     def module_set(self) -> list[str]:
-        """The selected modules; projects are always implied."""
-        return sorted({"projects", *self.modules})
+        return with_projects(self.modules)
 
 
 class IntegrationUpdate(BaseModel):
@@ -119,7 +126,7 @@ class IntegrationUpdate(BaseModel):
     source: PullSource | None = None
 
     def module_set(self) -> list[str]:
-        return sorted({"projects", *(self.modules or [])})
+        return with_projects(self.modules or [])
 
 
 class IntegrationEnable(BaseModel):
@@ -192,23 +199,15 @@ class InvoiceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scope: InvoiceScope = Field(default_factory=InvoiceScope)
-    group_by: Literal["single", "task", "staff", "task_staff", "timesheet"] = "single"
+    group_by: Grouping = "single"
     issue_date: date | None = None
     amount: Decimal | None = Field(
         default=None, gt=0, description="Fixed-cost projects: the part of the amount to bill."
     )
 
 
-class StaffRate(BaseModel):
-    """PATCH /api/v1/staff/<id>: the staff user's hourly rate on the invoicing side."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rate: Decimal | None = Field(ge=0, max_digits=18, decimal_places=6)
-
-
 class RateSet(BaseModel):
-    """PATCH /api/v1/projects/<id> or /tasks/<id>: the invoicing side's hourly rate
+    """PATCH /api/v1/{projects,tasks,staff}/<id>: the invoicing side's hourly rate
     (wins over the portal's; null falls back to it)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -265,7 +264,7 @@ class RecurringCreate(BaseModel):
     frequency: Literal["weekly", "monthly"]
     start_date: date
     end_date: date | None = None
-    group_by: Literal["single", "task", "staff", "task_staff", "timesheet"] = "single"
+    group_by: Grouping = "single"
     amount: Decimal | None = Field(default=None, gt=0, description="Fixed-cost: per period.")
 
 
@@ -274,7 +273,7 @@ class RecurringUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=255)
     end_date: date | None = None
-    group_by: Literal["single", "task", "staff", "task_staff", "timesheet"] | None = None
+    group_by: Grouping | None = None
     amount: Decimal | None = Field(default=None, gt=0)
     active: bool | None = None
 

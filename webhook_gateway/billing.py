@@ -1,4 +1,4 @@
-"""Billing API: invoices from a project's unbilled time, void, unbilled summary, staff rates."""
+"""Billing API: invoices from a project's unbilled time, void, unbilled summary."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from contextlib import AbstractContextManager
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from schemas.api import InvoiceCreate, StaffRate
+from schemas.api import InvoiceCreate
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import ApiError, answering
+from webhook_gateway.errors import answering
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.billing import (
@@ -22,8 +22,9 @@ from worker.billing import (
     unbilled_summary,
     void_invoice,
 )
-from worker.db import Invoice, StaffUser
+from worker.db import Invoice
 from worker.errors import Conflict, NotFound
+from worker.ownership import owned
 
 __all__ = ["blueprint", "refusals"]
 
@@ -67,10 +68,8 @@ def list_invoices() -> Response:
 @blueprint.get("/invoices/<int:invoice_id>")
 @require("viewer")
 def get_invoice(invoice_id: int) -> Response:
-    with services().read() as session:
-        invoice = session.get(Invoice, invoice_id)
-        if invoice is None or invoice.organization_id != principal().organization_id:
-            raise ApiError(404, "not_found", f"no invoice {invoice_id}")
+    with services().read() as session, refusals():
+        invoice = owned(session, Invoice, invoice_id, principal().organization_id, "invoice")
         return jsonify(invoice_view(invoice))
 
 
@@ -89,19 +88,6 @@ def post_void(invoice_id: int) -> Response:
 def get_unbilled(project_id: int) -> Response:
     with services().read() as session, refusals():
         return jsonify(unbilled_summary(session, principal().organization_id, project_id))
-
-
-@blueprint.patch("/staff/<int:staff_id>")
-@require("admin")
-def patch_staff(staff_id: int) -> Response:
-    """Set a staff user's hourly rate (for projects billed on staff hours)."""
-    body = parse_body(StaffRate)
-    with services().write() as session:
-        staff = session.get(StaffUser, staff_id)
-        if staff is None or staff.organization_id != principal().organization_id:
-            raise ApiError(404, "not_found", f"no staff user {staff_id}")
-        staff.rate = body.rate
-        return jsonify({"id": staff.id, "email": staff.email, "rate": str(body.rate)})
 
 
 def refusals() -> AbstractContextManager[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
@@ -22,9 +23,8 @@ from webhook_gateway.billing import refusals
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.billing import project_of
-from worker.db import Quote, RecurringInvoice, Task
+from worker.db import Project, Quote, RecurringInvoice, StaffUser, Task
 from worker.db.base import utcnow
-from worker.errors import NotFound
 from worker.expenses import (
     create_expense,
     delete_expense,
@@ -32,6 +32,7 @@ from worker.expenses import (
     list_expenses,
     update_expense,
 )
+from worker.ownership import owned
 from worker.quotes import create_quote, get_quote, quote_view, update_quote
 from worker.recurring import create_recurring, recurring_view
 
@@ -46,23 +47,29 @@ blueprint = Blueprint("billing_documents", __name__, url_prefix="/api/v1")
 @blueprint.patch("/projects/<int:project_id>")
 @require("admin")
 def patch_project_rate(project_id: int) -> Response:
-    body = parse_body(RateSet)
-    with services().write() as session, refusals():
-        project = project_of(session, principal().organization_id, project_id)
-        project.invoice_rate = body.rate
-        return jsonify({"id": project.id, "rate": _text(body.rate)})
+    return _set_rate(Project, project_id, "project", "invoice_rate")
 
 
 @blueprint.patch("/tasks/<int:task_id>")
 @require("admin")
 def patch_task_rate(task_id: int) -> Response:
+    return _set_rate(Task, task_id, "task", "invoice_rate")
+
+
+@blueprint.patch("/staff/<int:staff_id>")
+@require("admin")
+def patch_staff_rate(staff_id: int) -> Response:
+    """A staff user's hourly rate (the portal has none), for staff-hours billing."""
+    return _set_rate(StaffUser, staff_id, "staff user", "rate")
+
+
+def _set_rate(model: Any, record_id: int, what: str, attribute: str) -> Response:
+    """Rates set on the invoicing side win over the portal's; syncs never touch them."""
     body = parse_body(RateSet)
     with services().write() as session, refusals():
-        task = session.get(Task, task_id)
-        if task is None or task.organization_id != principal().organization_id:
-            raise NotFound(f"no task {task_id}")
-        task.invoice_rate = body.rate
-        return jsonify({"id": task.id, "rate": _text(body.rate)})
+        record = owned(session, model, record_id, principal().organization_id, what)
+        setattr(record, attribute, body.rate)
+        return jsonify({"id": record.id, "rate": _text(body.rate)})
 
 
 # -- expenses ---------------------------------------------------------------------------
@@ -217,10 +224,8 @@ def stop_recurring(recurring_id: int) -> Response:
 
 
 def _recurring(session: Session, recurring_id: int) -> RecurringInvoice:
-    recurring = session.get(RecurringInvoice, recurring_id)
-    if recurring is None or recurring.organization_id != principal().organization_id:
-        raise NotFound(f"no recurring invoice {recurring_id}")
-    return recurring
+    organization_id = principal().organization_id
+    return owned(session, RecurringInvoice, recurring_id, organization_id, "recurring invoice")
 
 
 def _text(value: object) -> str | None:

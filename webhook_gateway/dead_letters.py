@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas.api import DeadLetterBulk, DeadLetterQuery, DeadLetterReplayOne
@@ -17,7 +16,7 @@ from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError, invalid_body
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
-from worker.db import DeadLetter, Integration
+from worker.db import DeadLetter
 from worker.dead_letters import (
     DeadLetterFilter,
     count,
@@ -28,6 +27,7 @@ from worker.dead_letters import (
     replay,
 )
 from worker.errors import BrokerUnavailable
+from worker.integrations import organization_integrations
 
 __all__ = ["blueprint"]
 
@@ -131,24 +131,12 @@ def delete_one(dead_letter_id: int) -> Response:
 
 
 def _organization_integrations(session: Session) -> frozenset[str]:
-    ids = session.scalars(
-        select(Integration.id).where(Integration.organization_id == principal().organization_id)
-    )
-    return frozenset(ids)
+    integrations = organization_integrations(session, principal().organization_id)
+    return frozenset(i.id for i in integrations)
 
 
 def _scoped(session: Session, query: DeadLetterQuery) -> DeadLetterFilter:
-    return DeadLetterFilter(
-        integration_ids=_organization_integrations(session),
-        integration_id=query.integration_id,
-        module=query.module,
-        action=query.action,
-        error_class=query.error_class,
-        since=query.since,
-        until=query.until,
-        event_id=query.event_id,
-        ids=tuple(query.ids),
-    )
+    return DeadLetterFilter.matching(query, _organization_integrations(session))
 
 
 def _one(session: Session, dead_letter_id: int) -> DeadLetter:

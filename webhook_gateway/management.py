@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
 
 from schemas.api import IntegrationCreate, IntegrationCreated
 from webhook_gateway.auth import principal, require
@@ -16,7 +15,7 @@ from webhook_gateway.services import services
 from worker.db import Integration
 from worker.error_summary import list_errors
 from worker.errors import Conflict, NotFound
-from worker.integrations import get_integration, rotate_secret
+from worker.integrations import get_integration, organization_integrations, rotate_secret
 from worker.lifecycle import connect, status
 
 __all__ = ["blueprint", "find_integration", "public_integration"]
@@ -75,11 +74,7 @@ def create() -> tuple[Response, int]:
 @require("viewer")
 def list_integrations() -> Response:
     with services().read() as session:
-        rows = (
-            session.query(Integration)
-            .filter(Integration.organization_id == principal().organization_id)
-            .order_by(Integration.created_at)
-        )
+        rows = organization_integrations(session, principal().organization_id)
         return jsonify({"items": [public_integration(i) for i in rows], "next_cursor": None})
 
 
@@ -88,11 +83,7 @@ def list_integrations() -> Response:
 def organization_status() -> Response:
     """Every integration of the organization in one answer, for dashboards."""
     with services().read() as session:
-        rows = session.scalars(
-            select(Integration)
-            .where(Integration.organization_id == principal().organization_id)
-            .order_by(Integration.created_at)
-        ).all()
+        rows = organization_integrations(session, principal().organization_id)
         items = [{"id": i.id, "portal_id": i.portal_id, **status(session, i).view()} for i in rows]
     return jsonify({"integrations": items, **services().queue_depths()})
 

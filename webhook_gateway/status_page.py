@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, make_response, redirect, render_template, request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -28,6 +27,7 @@ from worker.db import DeadLetter, Integration, SyncError, SyncRun
 from worker.dead_letters import DeadLetterFilter, count, find, replay
 from worker.error_summary import list_errors
 from worker.errors import BrokerUnavailable
+from worker.integrations import organization_integrations
 
 __all__ = ["COOKIE", "blueprint"]
 
@@ -196,13 +196,7 @@ def _plain(status: int, message: str) -> Response:
 
 
 def _integrations(session: Session, who: Principal) -> list[Integration]:
-    return list(
-        session.scalars(
-            select(Integration)
-            .where(Integration.organization_id == who.organization_id)
-            .order_by(Integration.created_at.desc(), Integration.id)
-        )
-    )
+    return organization_integrations(session, who.organization_id)[::-1]  # newest first
 
 
 def _panel(session: Session, integration: Integration) -> IntegrationPanel:

@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, get_args
 
 from babel.numbers import get_currency_precision
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from schemas import QueueMessage, event_adapter
+from schemas.api import Grouping
 from worker.apply import apply_batch
 from worker.db import (
     Bug,
@@ -42,11 +43,13 @@ from worker.db import (
     Timesheet,
 )
 from worker.db.base import utcnow
-from worker.errors import Conflict, NotFound
+from worker.errors import Conflict
+from worker.ownership import owned
 
 __all__ = [
     "GROUPINGS",
     "currency_of",
+    "next_number",
     "project_of",
     "InvoiceRequest",
     "NothingToInvoice",
@@ -63,7 +66,7 @@ FIXED_COST = "fixed_cost_for_project"
 PROJECT_HOURS = "based_on_project_hours"
 TASK_HOURS = "based_on_task_hours"
 STAFF_HOURS = "based_on_staff_hours"
-GROUPINGS = ("single", "task", "staff", "task_staff", "timesheet")
+GROUPINGS: tuple[str, ...] = get_args(Grouping)
 UNBILLED, INVOICED = "unbilled", "invoiced"
 SIXTY = Decimal(60)
 
@@ -120,7 +123,7 @@ def create_invoice(session: Session, organization_id: str, request: InvoiceReque
         organization_id=organization_id,
         project_id=project.id,
         customer_id=project.customer_id,
-        number=_next_number(session, organization_id),
+        number=next_number(session, Invoice, organization_id, "INV"),
         currency_code=currency,
         billing_type=billing_type,
         grouping=request.grouping,
@@ -301,9 +304,7 @@ def void_invoice(session: Session, organization_id: str, invoice_id: int) -> lis
 
     Returns the released timesheet ids.
     """
-    invoice = session.get(Invoice, invoice_id, with_for_update=True)
-    if invoice is None or invoice.organization_id != organization_id:
-        raise NotFound(f"no invoice {invoice_id}")
+    invoice = owned(session, Invoice, invoice_id, organization_id, "invoice", for_update=True)
     if invoice.status == "void":
         raise Conflict(f"invoice {invoice.number} is already void")
     invoice.status, invoice.voided_at = "void", utcnow()
@@ -438,10 +439,7 @@ def _first(*rates: Decimal | None) -> Decimal | None:
 
 
 def project_of(session: Session, organization_id: str, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None or project.organization_id != organization_id or project.deleted:
-        raise NotFound(f"no project {project_id}")
-    return project
+    return owned(session, Project, project_id, organization_id, "project")
 
 
 def currency_of(session: Session, project: Project) -> str:
@@ -507,11 +505,12 @@ def _source_ids(session: Session, model: Any, ids: Sequence[int], project: Proje
     )
 
 
-def _next_number(session: Session, organization_id: str) -> str:
+def next_number(session: Session, model: Any, organization_id: str, prefix: str) -> str:
+    """The organization's next document number (``INV-000001``, ``QT-000001``)."""
     issued = session.scalar(
-        select(func.count()).select_from(Invoice).where(Invoice.organization_id == organization_id)
+        select(func.count()).select_from(model).where(model.organization_id == organization_id)
     )
-    return f"INV-{(issued or 0) + 1:06d}"
+    return f"{prefix}-{(issued or 0) + 1:06d}"
 
 
 def _scope_json(scope: Scope) -> dict[str, Any]:

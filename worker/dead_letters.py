@@ -32,6 +32,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage, event_adapter
+from schemas.api import DeadLetterQuery
 from worker.db import DeadLetter, DeadLetterEdit
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import Topology
@@ -70,6 +71,23 @@ class DeadLetterFilter:
     until: datetime | None = None
     event_id: str | None = None
     ids: tuple[int, ...] = ()
+
+    @classmethod
+    def matching(
+        cls, query: DeadLetterQuery, integration_ids: frozenset[str] | None = None
+    ) -> DeadLetterFilter:
+        """The filter a CLI or API query asks for, optionally scoped to integrations."""
+        return cls(
+            integration_ids=integration_ids,
+            integration_id=query.integration_id,
+            module=query.module,
+            action=query.action,
+            error_class=query.error_class,
+            since=query.since,
+            until=query.until,
+            event_id=query.event_id,
+            ids=tuple(query.ids),
+        )
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from worker.billing import project_of
 from worker.db import Expense
-from worker.errors import Conflict, NotFound
+from worker.errors import Conflict
+from worker.ownership import owned
 
 __all__ = ["create_expense", "delete_expense", "expense_view", "list_expenses", "update_expense"]
 
@@ -76,9 +77,7 @@ def expense_view(expense: Expense) -> dict[str, Any]:
 
 
 def _unbilled(session: Session, organization_id: str, expense_id: int, verb: str) -> Expense:
-    expense = session.get(Expense, expense_id)
-    if expense is None or expense.organization_id != organization_id:
-        raise NotFound(f"no expense {expense_id}")
+    expense = owned(session, Expense, expense_id, organization_id, "expense")
     if expense.invoice_line_id is not None:
         raise Conflict(f"expense {expense_id} is invoiced; void the invoice before it is {verb}")
     return expense

@@ -28,6 +28,7 @@ __all__ = [
     "create_integration",
     "get_integration",
     "new_webhook_secret",
+    "organization_integrations",
     "rotate_secret",
     "webhook_credentials",
 ]
@@ -98,6 +99,17 @@ def create_integration(
     session.add(integration)
     session.flush()
     return CreatedIntegration(integration, secret, token)
+
+
+def organization_integrations(session: Session, organization_id: str) -> list[Integration]:
+    """All of an organization's integrations, deleted ones too, oldest first."""
+    return list(
+        session.scalars(
+            select(Integration)
+            .where(Integration.organization_id == organization_id)
+            .order_by(Integration.created_at, Integration.id)
+        )
+    )
 
 
 def get_integration(session: Session, organization_id: str, integration_id: str) -> Integration:

@@ -7,16 +7,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from worker.billing import currency_of, project_of, round_money
+from worker.billing import currency_of, next_number, project_of, round_money
 from worker.db import Quote
-from worker.errors import NotFound
+from worker.ownership import owned
 
-__all__ = ["QUOTE_STATUSES", "create_quote", "get_quote", "quote_view", "update_quote"]
-
-QUOTE_STATUSES = ("draft", "sent", "accepted", "declined")
+__all__ = ["create_quote", "get_quote", "quote_view", "update_quote"]
 
 
 def create_quote(
@@ -31,13 +28,10 @@ def create_quote(
     """``lines``: ``{"description", "hours", "rate"}``; amounts are computed and rounded."""
     project = project_of(session, organization_id, project_id)
     currency = currency_of(session, project)
-    count = session.scalar(
-        select(func.count()).select_from(Quote).where(Quote.organization_id == organization_id)
-    )
     quote = Quote(
         organization_id=organization_id,
         project_id=project.id,
-        number=f"QT-{(count or 0) + 1:06d}",
+        number=next_number(session, Quote, organization_id, "QT"),
         issue_date=issue_date,
         expiry_date=expiry_date,
         currency_code=currency,
@@ -50,10 +44,7 @@ def create_quote(
 
 
 def get_quote(session: Session, organization_id: str, quote_id: int) -> Quote:
-    quote = session.get(Quote, quote_id)
-    if quote is None or quote.organization_id != organization_id:
-        raise NotFound(f"no quote {quote_id}")
-    return quote
+    return owned(session, Quote, quote_id, organization_id, "quote")
 
 
 def update_quote(session: Session, quote: Quote, changes: dict[str, Any]) -> Quote:

@@ -32,7 +32,6 @@ __all__ = [
     "CANCELLED",
     "FAILED",
     "INTERRUPTED",
-    "KINDS",
     "PENDING",
     "RUNNING",
     "SUCCEEDED",
@@ -44,7 +43,6 @@ __all__ = [
 ]
 
 INITIAL, INSTANT, RESUME, RECONCILIATION = "initial", "instant", "resume", "reconciliation"
-KINDS = (INITIAL, INSTANT, RESUME, RECONCILIATION)
 PENDING, RUNNING = "pending", "running"
 SUCCEEDED, FAILED, INTERRUPTED, CANCELLED = "succeeded", "failed", "interrupted", "cancelled"
 OPEN = (PENDING, RUNNING)

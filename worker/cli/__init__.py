@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import click
@@ -25,7 +26,27 @@ from worker.errors import Conflict, NotFound
 from worker.settings import Settings
 from worker.sync_runs import SourceMissing
 
-__all__ = ["cli", "main"]
+__all__ = ["PositiveDecimal", "cli", "main"]
+
+
+class PositiveDecimal(click.ParamType):  # type: ignore[type-arg]  # generic in newer click
+    """A number above 0, kept exact (money, rates); ``unit`` may follow it (``50/s``)."""
+
+    name = "number"
+
+    def __init__(self, description: str, example: str, unit: str = "") -> None:
+        self.description, self.example, self.unit = description, example, unit
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Decimal:
+        try:
+            number = Decimal(str(value).strip().removesuffix(self.unit))
+        except InvalidOperation:
+            self.fail(f"{value!r} is not {self.description} like {self.example}", param, ctx)
+        if not number.is_finite() or number <= 0:
+            self.fail(f"the {self.description.split()[-1]} must be above 0", param, ctx)
+        return number
 
 
 def settings_of(ctx: click.Context) -> Settings:

@@ -5,43 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
 import click
 
 from worker.billing import (
+    GROUPINGS,
     InvoiceRequest,
     Scope,
     create_invoice,
     invoice_view,
     void_invoice,
 )
-from worker.cli import cli, operator_errors, ready_sessions, settings_of
+from worker.cli import PositiveDecimal, cli, operator_errors, ready_sessions, settings_of
 from worker.recurring import run_due
-
-
-class _Amount(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """A money amount, kept exact as a Decimal."""
-
-    name = "amount"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> Decimal:
-        try:
-            amount = Decimal(str(value))
-        except InvalidOperation:
-            self.fail(f"{value!r} is not an amount like 1250.50", param, ctx)
-        if not amount.is_finite() or amount <= 0:
-            self.fail("the amount must be above 0", param, ctx)
-        return amount
-
-
-AMOUNT = _Amount()
-
-
-# -- billing ------------------------------------------------------------------
 
 
 @cli.group()
@@ -59,11 +36,15 @@ def invoice() -> None:
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Last log date.")
 @click.option(
     "--group-by",
-    type=click.Choice(["single", "task", "staff", "task_staff", "timesheet"]),
+    type=click.Choice(GROUPINGS),
     default="single",
     show_default=True,
 )
-@click.option("--amount", type=AMOUNT, help="Fixed-cost projects: the part to bill.")
+@click.option(
+    "--amount",
+    type=PositiveDecimal("an amount", "1250.50"),
+    help="Fixed-cost projects: the part to bill.",
+)
 @click.pass_context
 def invoice_create(
     ctx: click.Context,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
-from worker.cli import cli, ready_sessions, settings_of
+from schemas.api import DeadLetterQuery
+from worker.cli import PositiveDecimal, cli, ready_sessions, settings_of
 from worker.db import DeadLetter
 from worker.dead_letters import (
     DeadLetterFilter,
@@ -25,29 +27,6 @@ from worker.errors import BrokerUnavailable
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
 from worker.progress import replay_progress
-
-# -- dead letters -------------------------------------------------------------
-
-
-class _Rate(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """``50``, ``50/s`` or ``2.5/s``: messages per second."""
-
-    name = "rate"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        text = str(value).strip().removesuffix("/s")
-        try:
-            rate = float(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a rate like 50/s", param, ctx)
-        if rate <= 0:
-            self.fail("the rate must be above 0", param, ctx)
-        return rate
-
-
-RATE = _Rate()
 
 
 def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,16 +50,13 @@ def _dead_letter_filter(options: dict[str, Any]) -> DeadLetterFilter:
     def utc(value: datetime | None) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
 
-    return DeadLetterFilter(
-        integration_id=options["integration_id"],
-        module=options["module"],
-        action=options["action"],
-        error_class=options["error_class"],
-        since=utc(options["since"]),
-        until=utc(options["until"]),
-        event_id=options["event_id"],
-        ids=tuple(options["ids"]),
-    )
+    try:
+        query = DeadLetterQuery(
+            **{**options, "since": utc(options["since"]), "until": utc(options["until"])}
+        )
+    except ValidationError as exc:
+        raise click.UsageError(f"invalid filter: {exc}") from exc
+    return DeadLetterFilter.matching(query)
 
 
 @cli.group()
@@ -124,7 +100,10 @@ def dlq_show(ctx: click.Context, dead_letter_id: int) -> None:
 @click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
 @click.option("--dry-run", is_flag=True, help="Only print how many would be replayed.")
 @click.option(
-    "--rate", type=RATE, metavar="N/s", help="At most N per second (leave room for live)."
+    "--rate",
+    type=PositiveDecimal("a rate", "50/s", unit="/s"),
+    metavar="N/s",
+    help="At most N per second (leave room for live).",
 )
 @click.option("--limit", type=int, help="Replay at most this many.")
 @click.pass_context
@@ -133,7 +112,7 @@ def dlq_replay(
     /,
     everything: bool,
     dry_run: bool,
-    rate: float | None,
+    rate: Decimal | None,
     limit: int | None,
     **options: Any,
 ) -> None:
@@ -152,7 +131,14 @@ def dlq_replay(
     publisher = Publisher(settings, build_topology(settings))
     try:
         with replay_progress() as show:
-            result = replay(sessions, publisher, flt, rate=rate, limit=limit, on_progress=show)
+            result = replay(
+                sessions,
+                publisher,
+                flt,
+                rate=float(rate) if rate else None,
+                limit=limit,
+                on_progress=show,
+            )
     except BrokerUnavailable as exc:
         raise click.ClickException(f"{exc}; what was confirmed is replayed, run again") from exc
     finally:

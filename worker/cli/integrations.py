@@ -27,8 +27,6 @@ from worker.runtime import (
 )
 from worker.sync_runs import PENDING, SUCCEEDED, claim
 
-# -- integrations -------------------------------------------------------------
-
 
 @cli.group()
 def integration() -> None:
