@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -34,15 +35,23 @@ def sync_progress() -> Iterator[ProgressListener]:
     )
     tasks: dict[str, TaskID] = {}
 
-    def show(_run_id: int, counts: dict[str, dict[str, int]]) -> None:
+    def show(_run_id: int, counts: dict[str, dict[str, Any]]) -> None:
         for module, figures in counts.items():
-            text = ", ".join(f"{name} {value:,}" for name, value in figures.items() if value)
+            text = ", ".join(_figure(name, value) for name, value in figures.items() if value)
             if module not in tasks:
                 tasks[module] = progress.add_task(module, total=None, counts=text)
             progress.update(tasks[module], counts=text)
 
     with progress:
         yield show
+
+
+def _figure(name: str, value: Any) -> str:
+    if isinstance(value, dict):  # invalid_fields: {"owner.email": 3}
+        return f"{name} " + " ".join(f"{k}×{v:,}" for k, v in value.items())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name} {value}"
+    return f"{name} {value:,.0f}"
 
 
 @contextmanager

@@ -11,18 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from worker.portal.auth import AccessToken, StaticToken
+from worker.portal.budget import RateBudget
 from worker.portal.client import PortalAuthFailed, PortalClient, PortalError, PortalUnavailable
 
 BASE = "https://projects.example.com"
 PORTAL = "7001"
 PREFIX = f"/api/v3/portal/{PORTAL}"
 ACCESS_TOKEN = "1000.secret-access-token.abc123"
-REFRESH = {
-    "refresh_token": "1000.secret-refresh-token.def456",
-    "client_id": "1000.CLIENTID",
-    "client_secret": "secret-client-secret-789",
-    "accounts_url": "https://accounts.example.com/",
-}
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -42,8 +38,24 @@ class Recorder:
     def sleep(self, seconds: float) -> None:
         self.delays.append(seconds)
 
-    def portal_requests(self) -> list[httpx.Request]:
-        return [r for r in self.requests if r.url.host == "projects.example.com"]
+
+class RenewableToken:
+    """An access token that a renewal replaces (as an OAuth refresh would)."""
+
+    def __init__(self, token: str = ACCESS_TOKEN, renewed: str | None = "NEW-TOKEN") -> None:
+        self.token = token
+        self.renewed = renewed
+        self.renewals = 0
+
+    def current(self) -> str:
+        return self.token
+
+    def renew(self) -> bool:
+        self.renewals += 1
+        if self.renewed is None:
+            return False
+        self.token = self.renewed
+        return True
 
 
 @pytest.fixture
@@ -51,13 +63,13 @@ def make_client() -> Iterator[Callable[..., tuple[PortalClient, Recorder]]]:
     clients: list[PortalClient] = []
 
     def make(
-        handler: Handler, credentials: dict[str, str] | None = None, **options: Any
+        handler: Handler, token: AccessToken | None = None, **options: Any
     ) -> tuple[PortalClient, Recorder]:
         recorder = Recorder(handler)
         client = PortalClient(
             BASE,
             PORTAL,
-            {"access_token": ACCESS_TOKEN, **(credentials or {})},
+            token or StaticToken(ACCESS_TOKEN),
             transport=httpx.MockTransport(recorder),
             sleep=recorder.sleep,
             **options,
@@ -244,72 +256,45 @@ def test_a_400_is_not_retried(make_client: Any) -> None:
 # -- authentication --------------------------------------------------------------------
 
 
-def _expired_until_refreshed(new_token: str) -> Handler:
+def _valid_only(token: str) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/v2/token":
-            return httpx.Response(200, json={"access_token": new_token, "expires_in": 3600})
-        if request.headers["Authorization"] == f"Zoho-oauthtoken {new_token}":
+        if request.headers["Authorization"] == f"Zoho-oauthtoken {token}":
             return _projects_ok(request)
-        return httpx.Response(401, json={"error": {"code": 6401, "message": "Invalid OAuth token"}})
+        return _v3_error(401, "INVALID_OAUTHTOKEN", "Invalid OAuth access token")
 
     return handler
 
 
-def test_a_401_with_refresh_credentials_refreshes_once_and_retries(make_client: Any) -> None:
-    client, recorder = make_client(_expired_until_refreshed("NEW-TOKEN"), REFRESH)
+def test_a_401_renews_the_access_token_once_and_retries(make_client: Any) -> None:
+    token = RenewableToken()
+    client, recorder = make_client(_valid_only("NEW-TOKEN"), token)
     assert list(client.projects()) == [[{"id": "1"}]]
-    token_calls = [r for r in recorder.requests if r.url.host == "accounts.example.com"]
-    assert len(token_calls) == 1
-    assert token_calls[0].method == "POST"
-    assert token_calls[0].url.path == "/oauth/v2/token"
-    retried = recorder.portal_requests()[-1]
-    assert retried.headers["Authorization"] == "Zoho-oauthtoken NEW-TOKEN"
+    assert token.renewals == 1
+    assert recorder.requests[-1].headers["Authorization"] == "Zoho-oauthtoken NEW-TOKEN"
 
 
-def test_the_refresh_sends_the_refresh_token_grant(make_client: Any) -> None:
-    client, recorder = make_client(_expired_until_refreshed("NEW-TOKEN"), REFRESH)
-    list(client.projects())
-    token_call = next(r for r in recorder.requests if r.url.host == "accounts.example.com")
-    sent = {**dict(token_call.url.params), **dict(httpx.QueryParams(token_call.content.decode()))}
-    assert sent["grant_type"] == "refresh_token"
-    assert sent["refresh_token"] == REFRESH["refresh_token"]
-    assert sent["client_id"] == REFRESH["client_id"]
-    assert sent["client_secret"] == REFRESH["client_secret"]
-
-
-def test_the_refreshed_token_is_kept_for_later_requests(make_client: Any) -> None:
-    client, recorder = make_client(_expired_until_refreshed("NEW-TOKEN"), REFRESH)
+def test_the_renewed_token_is_kept_for_later_requests(make_client: Any) -> None:
+    token = RenewableToken()
+    client, _ = make_client(_valid_only("NEW-TOKEN"), token)
     list(client.projects())
     list(client.projects())
-    token_calls = [r for r in recorder.requests if r.url.host == "accounts.example.com"]
-    assert len(token_calls) == 1
+    assert token.renewals == 1
 
 
-def test_a_401_after_refreshing_raises_portal_auth_failed(make_client: Any) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/v2/token":
-            return httpx.Response(200, json={"access_token": "NEW-TOKEN"})
-        return httpx.Response(401, json={"error": {"code": 6401, "message": "Invalid OAuth token"}})
-
-    client, recorder = make_client(handler, REFRESH)
+def test_a_401_after_renewing_raises_portal_auth_failed(make_client: Any) -> None:
+    token = RenewableToken()
+    client, recorder = make_client(_valid_only("NEVER-VALID"), token)
     with pytest.raises(PortalAuthFailed):
         list(client.projects())
-    assert len([r for r in recorder.requests if r.url.host == "accounts.example.com"]) == 1
+    assert token.renewals == 1 and len(recorder.requests) == 2
 
 
-def test_a_failed_refresh_raises_portal_auth_failed(make_client: Any) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/v2/token":
-            return httpx.Response(200, json={"error": "invalid_code"})
-        return httpx.Response(401, json={"error": {"code": 6401, "message": "Invalid OAuth token"}})
-
-    client, _ = make_client(handler, REFRESH)
-    with pytest.raises(PortalAuthFailed, match="oauth_refresh_failed"):
-        list(client.projects())
-
-
-def test_a_401_without_refresh_credentials_raises_portal_auth_failed(make_client: Any) -> None:
-    client, recorder = make_client(lambda r: _v3_error(401, "INVALID_OAUTHTOKEN", "expired"))
+def test_a_401_with_a_token_that_cannot_renew_raises_portal_auth_failed(
+    make_client: Any,
+) -> None:
+    client, recorder = make_client(
+        lambda r: _v3_error(401, "INVALID_OAUTHTOKEN", "expired"), RenewableToken(renewed=None)
+    )
     with pytest.raises(PortalAuthFailed) as caught:
         list(client.projects())
     assert caught.value.status == 401
@@ -398,26 +383,6 @@ def test_the_access_token_never_appears_in_logs_of_a_connection_error(
     assert ACCESS_TOKEN not in _messages(caplog)
 
 
-def test_neither_access_token_appears_in_logs_of_a_refresh(
-    make_client: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    client, _ = make_client(_expired_until_refreshed("NEW-SECRET-TOKEN"), REFRESH)
-    list(client.projects())
-    assert ACCESS_TOKEN not in _messages(caplog)
-    assert "NEW-SECRET-TOKEN" not in _messages(caplog)
-
-
-def test_the_refresh_token_and_client_secret_never_appear_in_logs(
-    make_client: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
-    client, _ = make_client(_expired_until_refreshed("NEW-TOKEN"), REFRESH)
-    list(client.projects())
-    assert REFRESH["refresh_token"] not in _messages(caplog)
-    assert REFRESH["client_secret"] not in _messages(caplog)
-
-
 # -- single records --------------------------------------------------------------------
 
 
@@ -433,10 +398,18 @@ def test_exists_is_true_on_200(make_client: Any) -> None:
     assert recorder.requests[0].url.path == f"{PREFIX}/projects/9"
 
 
-def test_exists_asks_the_timelogs_path_for_a_timesheet(make_client: Any) -> None:
+@pytest.mark.parametrize("log_type", ["task", "issue", "general"])
+def test_exists_reads_one_log_at_logs_with_its_type(make_client: Any, log_type: str) -> None:
     client, recorder = make_client(lambda r: httpx.Response(200, json={"time_logs": []}))
-    client.exists("timesheets", "77", project_id="9")
-    assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/timelogs/77"
+    client.exists("timesheets", "77", project_id="9", log_type=log_type)
+    assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/logs/77"
+    assert recorder.requests[0].url.params["type"] == log_type
+
+
+def test_exists_reads_an_issue_at_the_issues_path(make_client: Any) -> None:
+    client, recorder = make_client(lambda r: httpx.Response(200, json={"issues": []}))
+    client.exists("bugs", "77", project_id="9")
+    assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/issues/77"
 
 
 def test_exists_raises_other_errors(make_client: Any) -> None:
@@ -453,19 +426,30 @@ def test_exists_is_false_on_a_404_with_an_empty_body(make_client: Any) -> None:
 # -- filters ---------------------------------------------------------------------------
 
 
-def test_projects_since_sends_last_modified_time_sorted_by_it(make_client: Any) -> None:
-    client, recorder = make_client(_projects_ok)
-    list(client.projects(since_ms=1_763_600_000_000))
-    params = recorder.requests[0].url.params
-    assert params["last_modified_time"] == "1763600000000"
-    assert params["sort_column"] == "last_modified_time"
-    assert params["sort_order"] == "ascending"
+def test_projects_as_a_bare_array_page_until_a_short_page(make_client: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        return httpx.Response(200, json=[{"id": f"p{page}a"}, {"id": f"p{page}b"}][: 3 - page])
+
+    client, recorder = make_client(handler, per_page=2)
+    assert [[p["id"] for p in page] for page in client.projects()] == [["p1a", "p1b"], ["p2a"]]
+    assert len(recorder.requests) == 2
 
 
-def test_projects_without_since_sends_no_last_modified_time(make_client: Any) -> None:
+def test_a_full_bare_array_page_asks_for_the_next_one(make_client: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        full = request.url.params["page"] == "1"
+        return httpx.Response(200, json=[{"id": "a"}, {"id": "b"}] if full else [])
+
+    client, recorder = make_client(handler, per_page=2)
+    assert list(client.projects()) == [[{"id": "a"}, {"id": "b"}]]
+    assert [r.url.params["page"] for r in recorder.requests] == ["1", "2"]
+
+
+def test_projects_send_no_changed_since_parameters(make_client: Any) -> None:
     client, recorder = make_client(_projects_ok)
     list(client.projects())
-    assert "last_modified_time" not in recorder.requests[0].url.params
+    assert set(recorder.requests[0].url.params) == {"page", "per_page"}
 
 
 def test_project_clients_lists_the_clients_of_the_project(make_client: Any) -> None:
@@ -475,34 +459,88 @@ def test_project_clients_lists_the_clients_of_the_project(make_client: Any) -> N
     assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/clients"
 
 
+def test_project_clients_fall_back_to_the_v2_path_once(make_client: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/api/v3/"):
+            return _v3_error(400, "URL_RULE_NOT_CONFIGURED", "Given URL is wrong")
+        return httpx.Response(200, json={"clients": [{"id": 42, "name": "Acme"}]})
+
+    client, recorder = make_client(handler)
+    assert client.project_clients("9") == [{"id": 42, "name": "Acme"}]
+    assert client.project_clients("10") == [{"id": 42, "name": "Acme"}]
+    assert [r.url.path for r in recorder.requests] == [
+        f"{PREFIX}/projects/9/clients",
+        f"/restapi/portal/{PORTAL}/projects/9/clients",
+        f"/restapi/portal/{PORTAL}/projects/10/clients",
+    ]
+
+
 def test_project_clients_is_empty_on_204(make_client: Any) -> None:
     client, _ = make_client(lambda r: httpx.Response(204))
     assert client.project_clients("9") == []
 
 
-@pytest.mark.parametrize("module", ["tasks", "bugs"])
-def test_tasks_and_bugs_send_no_changed_since_filter(make_client: Any, module: str) -> None:
-    client, recorder = make_client(lambda r: _page(module, [{"id": "1"}], has_next=False))
-    assert list(client.children(module, "9", since_ms=1_763_600_000_000)) == [[{"id": "1"}]]
-    assert "last_modified_time" not in recorder.requests[0].url.params
-    assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/{module}"
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [
+        ("milestones", "milestones"),
+        ("tasklists", "tasklists"),
+        ("tasks", "tasks"),
+        ("bugs", "issues"),
+    ],
+)
+def test_children_are_read_whole_at_their_v3_path(make_client: Any, module: str, path: str) -> None:
+    client, recorder = make_client(lambda r: _page(path, [{"id": "1"}], has_next=False))
+    assert list(client.children(module, "9")) == [[{"id": "1"}]]
+    assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/{path}"
+    assert set(recorder.requests[0].url.params) == {"page", "per_page"}
 
 
-@pytest.mark.parametrize("module", ["milestones", "tasklists"])
-def test_milestones_and_tasklists_send_the_changed_since_filter(
-    make_client: Any, module: str
-) -> None:
-    client, recorder = make_client(lambda r: _page(module, [{"id": "1"}], has_next=False))
-    list(client.children(module, "9", since_ms=1_763_600_000_000))
-    assert recorder.requests[0].url.params["last_modified_time"] == "1763600000000"
-    assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/{module}"
+def test_issues_fall_back_to_bugs_where_the_portal_has_no_issues_path(make_client: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/issues"):
+            return _v3_error(400, "URL_RULE_NOT_CONFIGURED", "Given URL is wrong")
+        return _page("bugs", [{"id": "b1"}], has_next=False)
+
+    client, recorder = make_client(handler)
+    assert list(client.children("bugs", "9")) == [[{"id": "b1"}]]
+    assert list(client.children("bugs", "10")) == [[{"id": "b1"}]]
+    assert [r.url.path.rsplit("/", 1)[1] for r in recorder.requests] == ["issues", "bugs", "bugs"]
+
+
+def test_a_deleted_project_is_not_mistaken_for_an_unknown_path(make_client: Any) -> None:
+    client, recorder = make_client(lambda r: _v3_error(404, "RESOURCE_NOT_FOUND", "no project"))
+    with pytest.raises(PortalError) as caught:
+        list(client.children("bugs", "9"))
+    assert caught.value.status == 404 and len(recorder.requests) == 1
+
+
+# -- the request budget ----------------------------------------------------------------
+
+
+def test_every_request_takes_a_token_from_the_budget(make_client: Any) -> None:
+    now = [0.0]
+    slept: list[float] = []
+    budget = RateBudget(2, 120, clock=lambda: now[0], sleep=slept.append)
+    client, recorder = make_client(_projects_ok, budget=budget)
+
+    for _ in range(3):
+        list(client.projects())
+
+    # Two calls fit the bucket; the third waits one refill interval (60 s).
+    assert len(recorder.requests) == 3 and slept == [60.0]
+    assert budget.throttled is True
 
 
 # -- time logs -------------------------------------------------------------------------
 
 
 def _timelogs(groups: list[dict[str, Any]]) -> Handler:
+    """Task logs in ``groups``; no logs of the other types (204, as the portal answers)."""
+
     def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.url.params["module"])["type"] != "task":
+            return httpx.Response(204)
         return httpx.Response(
             200, json={"time_logs": groups, "page_info": {"has_next_page": False}}
         )
@@ -510,14 +548,19 @@ def _timelogs(groups: list[dict[str, Any]]) -> Handler:
     return handler
 
 
-def test_timelogs_sends_a_custom_date_window(make_client: Any) -> None:
+def test_timelogs_are_read_once_per_log_type_in_a_custom_date_window(make_client: Any) -> None:
     client, recorder = make_client(_timelogs([]))
     list(client.timelogs("9", date(2026, 6, 1), date(2026, 11, 30), by_modified_time=False))
-    request = recorder.requests[0]
-    assert request.url.path == f"{PREFIX}/projects/9/timelogs"
-    assert request.url.params["view_type"] == "customdate"
-    assert request.url.params["start_date"] == "2026-06-01"
-    assert request.url.params["end_date"] == "2026-11-30"
+    assert [json.loads(r.url.params["module"]) for r in recorder.requests] == [
+        {"type": "task"},
+        {"type": "issue"},
+        {"type": "general"},
+    ]
+    for request in recorder.requests:
+        assert request.url.path == f"{PREFIX}/projects/9/timelogs"
+        assert request.url.params["view_type"] == "customdate"
+        assert request.url.params["start_date"] == "2026-06-01"
+        assert request.url.params["end_date"] == "2026-11-30"
 
 
 def test_timelogs_by_log_date_sends_no_fetch_by_modified_time(make_client: Any) -> None:
@@ -532,6 +575,21 @@ def test_timelogs_by_modified_time_sends_fetch_by_modified_time(make_client: Any
     assert recorder.requests[0].url.params["fetch_by_modified_time"] == "true"
 
 
+def test_a_log_without_module_detail_gets_the_type_it_was_listed_under(make_client: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        kind = json.loads(request.url.params["module"])["type"]
+        groups = [{"date": "2026-11-20", "log_details": [{"id": kind}]}]
+        return httpx.Response(200, json={"time_logs": groups})
+
+    client, _ = make_client(handler)
+    pages = list(client.timelogs("9", date(2026, 11, 1), date(2026, 11, 30), by_modified_time=True))
+    assert [(p[0]["id"], p[0]["module_detail"]["type"]) for p in pages] == [
+        ("task", "task"),
+        ("issue", "issue"),
+        ("general", "general"),
+    ]
+
+
 def test_timelogs_flattens_date_groups_giving_each_log_its_date(make_client: Any) -> None:
     groups = [
         {"date": "2026-11-20", "log_details": [{"id": "a"}, {"id": "b"}]},
@@ -539,11 +597,12 @@ def test_timelogs_flattens_date_groups_giving_each_log_its_date(make_client: Any
     ]
     client, _ = make_client(_timelogs(groups))
     pages = list(client.timelogs("9", date(2026, 11, 1), date(2026, 11, 30), by_modified_time=True))
+    task = {"type": "task"}
     assert pages == [
         [
-            {"id": "a", "date": "2026-11-20"},
-            {"id": "b", "date": "2026-11-20"},
-            {"id": "c", "date": "2026-11-21"},
+            {"id": "a", "date": "2026-11-20", "module_detail": task},
+            {"id": "b", "date": "2026-11-20", "module_detail": task},
+            {"id": "c", "date": "2026-11-21", "module_detail": task},
         ]
     ]
 
@@ -569,13 +628,15 @@ def test_timelogs_flattens_the_v2_group_spellings(make_client: Any, spelling: st
     [page] = client.timelogs("9", date(2026, 11, 1), date(2026, 11, 30), by_modified_time=False)
     assert [(log["id"], log["date"], log["module_detail"]["type"]) for log in page] == [
         ("t", "11-20-2026", "task"),
-        ("b", "11-20-2026", "bug"),
+        ("b", "11-20-2026", "issue"),
         ("g", "11-20-2026", "general"),
     ]
 
 
 def test_timelogs_pages_through_the_window(make_client: Any) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.url.params["module"])["type"] != "task":
+            return httpx.Response(204)
         page = int(request.url.params["page"])
         body = {
             "time_logs": [{"date": "2026-11-20", "log_details": [{"id": f"l{page}"}]}],

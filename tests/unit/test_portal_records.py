@@ -1,4 +1,6 @@
-"""Portal REST records → webhook event data: V3 shapes, the V2 spellings, and the contract."""
+"""Portal REST records → webhook event data: the spellings of V2 and of older typed
+clients, which billsync accepts beside V3's (the live V3 shapes are checked against
+recorded answers in test_zoho_contract.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from worker.portal.records import modified_at, pull_event, to_event_data
 VERSION = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 OWNER = {"zpuid": "6120001", "id": "700001", "name": "Asha Rao", "email": "asha@example.com"}
 
-V3_PROJECT: dict[str, Any] = {
+TYPED_PROJECT: dict[str, Any] = {
     "id": 2447529000000057232,
     "name": "Website rebuild",
     "status": {"name": "Active", "id": "1"},
@@ -29,7 +31,7 @@ V3_PROJECT: dict[str, Any] = {
 }
 CLIENT = {"id": "c1", "name": "Acme GmbH", "email": "ap@acme.example", "currency_code": "EUR"}
 
-V3_TASK: dict[str, Any] = {
+TYPED_TASK: dict[str, Any] = {
     "id": "2447529000000061011",
     "name": "API review",
     "tasklist": {"id": "2447529000000060001", "name": "Backend"},
@@ -51,7 +53,7 @@ V2_TASK: dict[str, Any] = {
     "last_modified_time_long": 1795515300000,
 }
 
-V3_LOG: dict[str, Any] = {
+TYPED_LOG: dict[str, Any] = {
     "id": "2447529000000090001",
     "date": "2026-11-20",
     "log_hour": "2:30",
@@ -65,7 +67,7 @@ V3_LOG: dict[str, Any] = {
 
 
 def _log(**changes: Any) -> dict[str, Any]:
-    return {**V3_LOG, **changes}
+    return {**TYPED_LOG, **changes}
 
 
 # -- modified_at -----------------------------------------------------------------------
@@ -96,61 +98,63 @@ def test_modified_at_prefers_the_v2_long_over_a_v2_display_date() -> None:
 
 
 def test_a_project_takes_its_first_client_as_primary_client() -> None:
-    data = to_event_data("projects", V3_PROJECT, clients=[CLIENT, {"id": "c2", "name": "Other"}])
+    data = to_event_data("projects", TYPED_PROJECT, clients=[CLIENT, {"id": "c2", "name": "Other"}])
     assert data["primary_client"]["id"] == "c1"
     assert data["primary_client"]["name"] == "Acme GmbH"
 
 
 def test_a_project_without_clients_has_no_primary_client() -> None:
-    data = to_event_data("projects", V3_PROJECT, clients=[])
+    data = to_event_data("projects", TYPED_PROJECT, clients=[])
     assert data.get("primary_client") is None
 
 
 def test_a_project_status_name_becomes_the_lowercase_contract_value() -> None:
-    assert to_event_data("projects", V3_PROJECT, clients=[])["status"] == "active"
+    assert to_event_data("projects", TYPED_PROJECT, clients=[])["status"] == "active"
 
 
 def test_a_plain_string_project_status_is_accepted() -> None:
-    data = to_event_data("projects", {**V3_PROJECT, "status": "Archived"}, clients=[])
+    data = to_event_data("projects", {**TYPED_PROJECT, "status": "Archived"}, clients=[])
     assert data["status"] == "archived"
 
 
 def test_an_unknown_project_status_is_left_absent() -> None:
-    data = to_event_data("projects", {**V3_PROJECT, "status": {"name": "On Hold"}}, clients=[])
+    data = to_event_data("projects", {**TYPED_PROJECT, "status": {"name": "On Hold"}}, clients=[])
     assert "status" not in data
 
 
 def test_custom_fields_as_a_list_of_one_key_dicts_become_one_dict() -> None:
-    record = {**V3_PROJECT, "custom_fields": [{"Region": "EMEA"}, {"PO": "4711"}]}
+    record = {**TYPED_PROJECT, "custom_fields": [{"Region": "EMEA"}, {"PO": "4711"}]}
     data = to_event_data("projects", record, clients=[])
     assert data["custom_fields"] == {"Region": "EMEA", "PO": "4711"}
 
 
 def test_custom_fields_as_a_dict_are_kept() -> None:
-    assert to_event_data("projects", V3_PROJECT, clients=[])["custom_fields"] == {"Region": "EMEA"}
+    assert to_event_data("projects", TYPED_PROJECT, clients=[])["custom_fields"] == {
+        "Region": "EMEA"
+    }
 
 
 def test_the_project_crm_id_goes_onto_its_primary_client() -> None:
-    data = to_event_data("projects", V3_PROJECT, clients=[CLIENT])
+    data = to_event_data("projects", TYPED_PROJECT, clients=[CLIENT])
     assert data["primary_client"]["crm_id"] == "crm-42"
 
 
 def test_the_client_own_crm_id_wins_over_the_project_crm_id() -> None:
-    data = to_event_data("projects", V3_PROJECT, clients=[{**CLIENT, "crm_id": "crm-own"}])
+    data = to_event_data("projects", TYPED_PROJECT, clients=[{**CLIENT, "crm_id": "crm-own"}])
     assert data["primary_client"]["crm_id"] == "crm-own"
 
 
 def test_a_project_id_becomes_a_string() -> None:
-    assert to_event_data("projects", V3_PROJECT, clients=[])["id"] == "2447529000000057232"
+    assert to_event_data("projects", TYPED_PROJECT, clients=[])["id"] == "2447529000000057232"
 
 
 def test_the_project_owner_is_named_by_zpuid() -> None:
-    owner = to_event_data("projects", V3_PROJECT, clients=[])["owner"]
+    owner = to_event_data("projects", TYPED_PROJECT, clients=[])["owner"]
     assert owner == {"id": "6120001", "name": "Asha Rao", "email": "asha@example.com"}
 
 
 def test_a_converted_project_validates_as_a_project_event() -> None:
-    data = to_event_data("projects", V3_PROJECT, clients=[CLIENT])
+    data = to_event_data("projects", TYPED_PROJECT, clients=[CLIENT])
     event = event_adapter.validate_python(pull_event("projects", data, VERSION))
     assert isinstance(event, ProjectEvent)
     assert event.data.primary_client is not None
@@ -161,21 +165,21 @@ def test_a_converted_project_validates_as_a_project_event() -> None:
 
 
 def test_a_v3_task_takes_its_tasklist_id_from_the_tasklist_object() -> None:
-    data = to_event_data("tasks", V3_TASK, project_id="9")
+    data = to_event_data("tasks", TYPED_TASK, project_id="9")
     assert data["tasklist_id"] == "2447529000000060001"
 
 
 def test_v3_task_owners_are_named_by_zpuid() -> None:
-    data = to_event_data("tasks", V3_TASK, project_id="9")
+    data = to_event_data("tasks", TYPED_TASK, project_id="9")
     assert [o["id"] for o in data["owners"]] == ["6120001"]
 
 
 def test_a_v3_task_status_object_becomes_its_name() -> None:
-    assert to_event_data("tasks", V3_TASK, project_id="9")["status"] == "Open"
+    assert to_event_data("tasks", TYPED_TASK, project_id="9")["status"] == "Open"
 
 
 def test_a_task_carries_the_project_id_it_was_listed_under() -> None:
-    assert to_event_data("tasks", V3_TASK, project_id="9")["project_id"] == "9"
+    assert to_event_data("tasks", TYPED_TASK, project_id="9")["project_id"] == "9"
 
 
 def test_a_v2_task_billingtype_becomes_billing_type() -> None:
@@ -191,7 +195,7 @@ def test_a_v2_task_takes_its_tasklist_id_from_tasklist_id() -> None:
     assert to_event_data("tasks", V2_TASK, project_id="9")["tasklist_id"] == "2447529000000060001"
 
 
-@pytest.mark.parametrize("record", [V3_TASK, V2_TASK], ids=["v3", "v2"])
+@pytest.mark.parametrize("record", [TYPED_TASK, V2_TASK], ids=["v3", "v2"])
 def test_a_converted_task_validates_as_a_task_event(record: dict[str, Any]) -> None:
     data = to_event_data("tasks", record, project_id="9")
     version = modified_at(record)
@@ -204,7 +208,7 @@ def test_a_converted_task_validates_as_a_task_event(record: dict[str, Any]) -> N
 
 
 def test_a_task_log_gets_task_id_and_no_bug_id() -> None:
-    data = to_event_data("timesheets", V3_LOG, project_id="9")
+    data = to_event_data("timesheets", TYPED_LOG, project_id="9")
     assert data["task_id"] == "2447529000000061011"
     assert "bug_id" not in data
 
@@ -222,7 +226,7 @@ def test_a_general_log_gets_neither_task_id_nor_bug_id() -> None:
 
 
 def test_log_hour_h_mm_becomes_minutes() -> None:
-    assert to_event_data("timesheets", V3_LOG, project_id="9")["minutes"] == 150
+    assert to_event_data("timesheets", TYPED_LOG, project_id="9")["minutes"] == 150
 
 
 def test_total_minutes_is_preferred_over_log_hour() -> None:
@@ -241,7 +245,7 @@ def test_a_v2_log_date_mm_dd_yyyy_becomes_iso() -> None:
 
 
 def test_an_iso_log_date_is_kept() -> None:
-    assert to_event_data("timesheets", V3_LOG, project_id="9")["log_date"] == "2026-11-20"
+    assert to_event_data("timesheets", TYPED_LOG, project_id="9")["log_date"] == "2026-11-20"
 
 
 def test_a_converted_log_validates_as_a_timesheet_event() -> None:

@@ -1,23 +1,31 @@
-"""An HTTP client of the portal's REST API (the shapes are in ``worker.portal``).
+"""An HTTP client of Zoho Projects' V3 REST API (the shapes and their sources are in
+``worker.portal``'s docstring).
 
-It pages, retries what is worth retrying (429 and 5xx, honouring ``Retry-After``,
-and connection errors) with capped exponential back-off, refreshes an expired
-OAuth access token once when refresh credentials were given, and never logs or
-raises with the credentials in the text.
+It pages (bare arrays and wrapped lists alike), paces itself with the portal's
+request budget, retries what is worth retrying (429 and 5xx, honouring
+``Retry-After``, and connection errors) with capped exponential back-off, gets a
+new access token once after a 401, and never logs or raises with a credential in
+the text.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
 import httpx
 
+from worker.portal.auth import AccessToken
+from worker.portal.budget import RateBudget
+from worker.portal.errors import PortalAuthFailed, PortalError, PortalUnavailable
+
 __all__ = [
+    "LOG_TYPES",
     "PortalAuthFailed",
     "PortalClient",
     "PortalError",
@@ -26,31 +34,33 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CHILD_PATHS = {
-    "milestones": "milestones",
-    "tasklists": "tasklists",
-    "tasks": "tasks",
-    "bugs": "bugs",
-    "timesheets": "timelogs",
-}
 RETRYABLE = {429, 500, 502, 503, 504}
-
-
-class PortalError(Exception):
-    """The portal answered with an error billsync cannot retry its way out of."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"portal answered {status} {code}: {message}")
-        self.status = status
-        self.code = code
-
-
-class PortalAuthFailed(PortalError):
-    """401/403: the integration's portal credentials are wrong or expired."""
-
-
-class PortalUnavailable(Exception):
-    """The portal kept failing (429/5xx/network) after every retry."""
+GONE = {404, 410}
+# The V3 error title for a path the API does not have (seen as 400 and as 404).
+UNKNOWN_PATH = "URL_RULE_NOT_CONFIGURED"
+# Time logs are listed one log type at a time (the ``module`` parameter is required).
+LOG_TYPES = ("task", "issue", "general")
+# A child module's path under /projects/{id}/, with the older name to fall back on
+# when the portal does not know the first (V3 "issues" were V2 "bugs").
+CHILD_PATHS: dict[str, tuple[str, ...]] = {
+    "milestones": ("milestones", "phases"),
+    "tasklists": ("tasklists",),
+    "tasks": ("tasks",),
+    "bugs": ("issues", "bugs"),
+}
+# Keys a list may answer under, by path (the first is V3's).
+LIST_KEYS: dict[str, tuple[str, ...]] = {
+    "projects": ("projects",),
+    "users": ("users",),
+    "clients": ("clients", "client_companies"),
+    "milestones": ("milestones", "phases"),
+    "phases": ("phases", "milestones"),
+    "tasklists": ("tasklists",),
+    "tasks": ("tasks",),
+    "issues": ("issues", "bugs"),
+    "bugs": ("bugs", "issues"),
+    "timelogs": ("time_logs", "timelogs"),
+}
 
 
 class PortalClient:
@@ -60,9 +70,10 @@ class PortalClient:
         self,
         base_url: str,
         portal_id: str,
-        credentials: Mapping[str, str],
+        token: AccessToken,
         *,
         transport: httpx.BaseTransport | None = None,
+        budget: RateBudget | None = None,
         per_page: int = 200,
         max_retries: int = 6,
         backoff_seconds: float = 1.0,
@@ -75,14 +86,17 @@ class PortalClient:
             transport=transport,
             timeout=timeout_seconds,
         )
-        self._accounts = httpx.Client(transport=transport, timeout=timeout_seconds)
-        self._credentials = dict(credentials)
-        self._access_token = self._credentials.get("access_token", "")
+        # V2's base, for the one list V3 was not seen to have (project clients).
+        self._v2_base = f"{base_url.rstrip('/')}/restapi/portal/{portal_id}"
+        self._clients_base = ""  # relative: the V3 base
+        self._token = token
+        self.budget = budget
         self.per_page = per_page
         self._max_retries = max_retries
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._sleep = sleep
+        self._paths = dict(CHILD_PATHS)  # narrowed to the name the portal answers to
         self.calls = 0
 
     def __enter__(self) -> PortalClient:
@@ -93,67 +107,96 @@ class PortalClient:
 
     def close(self) -> None:
         self._http.close()
-        self._accounts.close()
 
     # -- lists ---------------------------------------------------------------------
 
-    def projects(self, since_ms: int | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Pages of projects, oldest modification first, modified at or after ``since_ms``."""
-        params: dict[str, Any] = {"sort_column": "last_modified_time", "sort_order": "ascending"}
-        if since_ms is not None:
-            params["last_modified_time"] = since_ms
-        return self._pages("/projects", "projects", params)
+    def projects(self) -> Iterator[list[dict[str, Any]]]:
+        """Pages of every project (V3 has no changed-since filter: callers filter)."""
+        return self._pages("/projects", "projects", {})
 
     def project_clients(self, project_id: str) -> list[dict[str, Any]]:
-        """The project's client companies; the first is its primary client."""
-        body = self._get(f"/projects/{project_id}/clients", {})
-        return list(body.get("clients") or []) if body else []
+        """The project's client companies; the first is its primary client.
+
+        V2 documents ``/projects/{id}/clients/``; no V3 way was found, so the V3 path
+        is asked first and, where the portal does not know it, the V2 one.
+        """
+        while True:
+            path = f"{self._clients_base}/projects/{project_id}/clients"
+            try:
+                # One page: a project has a handful of clients, and V2 does not page so.
+                return _items(self._get(path, {}), LIST_KEYS["clients"])
+            except PortalError as exc:
+                if exc.code != UNKNOWN_PATH or self._clients_base == self._v2_base:
+                    raise
+                log.info("portal has no V3 project clients; using the V2 path")
+                self._clients_base = self._v2_base
 
     def users(self) -> Iterator[list[dict[str, Any]]]:
         return self._pages("/users", "users", {})
 
-    def children(
-        self, module: str, project_id: str, since_ms: int | None = None
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of milestones, task lists, tasks or bugs of one project.
-
-        ``since_ms`` is sent where the API has a changed-since filter (milestones and
-        task lists); tasks and bugs have none and always come whole.
-        """
-        params: dict[str, Any] = {}
-        if since_ms is not None and module in ("milestones", "tasklists"):
-            params["last_modified_time"] = since_ms
-        path = CHILD_PATHS[module]
-        return self._pages(f"/projects/{project_id}/{path}", path, params)
+    def children(self, module: str, project_id: str) -> Iterator[list[dict[str, Any]]]:
+        """Pages of every milestone, task list, task or issue of one project."""
+        while True:
+            path = self._paths[module][0]
+            try:
+                yield from self._pages(f"/projects/{project_id}/{path}", path, {})
+                return
+            except PortalError as exc:
+                if exc.code != UNKNOWN_PATH or len(self._paths[module]) == 1:
+                    raise
+                # Only the first page can fail this way: nothing was yielded yet.
+                log.info("portal has no /%s; using /%s", path, self._paths[module][1])
+                self._paths[module] = self._paths[module][1:]
 
     def timelogs(
         self, project_id: str, start: date, end: date, *, by_modified_time: bool
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of one project's time logs in a window of at most six months.
 
-        By modification date with ``by_modified_time``, else by log date. Date groups
-        are flattened: each log carries its own ``date``.
+        Read once per log type (task, issue, general). By modification date with
+        ``by_modified_time``, else by log date. Day groups are flattened: each log
+        carries its own ``date`` and, when the portal left it out, the type it was
+        listed under as ``module_detail.type``.
         """
-        params: dict[str, Any] = {
-            "view_type": "customdate",
-            "start_date": start.isoformat(),
-            "end_date": end.isoformat(),
-        }
-        if by_modified_time:
-            params["fetch_by_modified_time"] = "true"
-        for groups in self._pages(f"/projects/{project_id}/timelogs", "time_logs", params):
-            yield [_with_date(log, group) for group in groups for log in _group_logs(group)]
+        for log_type in LOG_TYPES:
+            params: dict[str, Any] = {
+                "module": json.dumps({"type": log_type}),
+                "view_type": "customdate",
+                "start_date": start.isoformat(),
+                "end_date": end.isoformat(),
+            }
+            if by_modified_time:
+                params["fetch_by_modified_time"] = "true"
+            for groups in self._pages(f"/projects/{project_id}/timelogs", "timelogs", params):
+                yield [
+                    _with_type(_with_date(entry, group), log_type)
+                    for group in _day_groups(groups)
+                    for entry in _group_logs(group)
+                ]
 
-    def exists(self, module: str, record_id: str, project_id: str | None = None) -> bool:
-        """Whether the record is still in the portal (a 404 means it was deleted)."""
+    def exists(
+        self,
+        module: str,
+        record_id: str,
+        project_id: str | None = None,
+        log_type: str | None = None,
+    ) -> bool:
+        """Whether the record is still in the portal (404 or 410: it was deleted).
+
+        A time log is read at ``/projects/{id}/logs/{log_id}?type=<log type>``.
+        """
+        params: dict[str, Any] = {}
         if module == "projects":
             path = f"/projects/{record_id}"
+        elif module == "timesheets":
+            path = f"/projects/{project_id}/logs/{record_id}"
+            params["type"] = log_type or "general"
         else:
-            path = f"/projects/{project_id}/{CHILD_PATHS[module]}/{record_id}"
+            path = f"/projects/{project_id}/{self._paths[module][0]}/{record_id}"
         try:
-            self._get(path, {})
+            self._get(path, params)
         except PortalError as exc:
-            if exc.status == 404:
+            if exc.status in GONE:
                 return False
             raise
         return True
@@ -161,30 +204,36 @@ class PortalClient:
     # -- transport -----------------------------------------------------------------
 
     def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a list; the answer is a bare array or ``{key: [...], page_info}``.
+
+        The last page is the one ``page_info`` says has no next page or, without
+        ``page_info`` (bare arrays), the first one shorter than ``per_page``.
+        """
         page = 1
         while True:
             body = self._get(path, {**params, "page": page, "per_page": self.per_page})
-            items = list((body or {}).get(key) or [])
+            items = _items(body, LIST_KEYS.get(key, (key,)))
             if items:
                 yield items
-            if not items or not _has_next_page(body or {}):
+            if not items or not _has_next_page(body, len(items), self.per_page):
                 return
             page += 1
 
-    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        """GET with retries; None for 204 No Content."""
-        refreshed = False
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        """GET with retries; the decoded JSON, or None for 204 No Content."""
+        renewed = False
         attempt = 0
         while True:
+            if self.budget is not None:
+                self.budget.acquire()
             try:
                 self.calls += 1
                 response = self._http.get(path, params=params, headers=self._auth_header())
             except httpx.TransportError as exc:
                 attempt = self._wait_before_retry(attempt, path, type(exc).__name__, None)
                 continue
-            if response.status_code == 401 and not refreshed and self._can_refresh():
-                self._refresh_access_token()
-                refreshed = True
+            if response.status_code == 401 and not renewed and self._token.renew():
+                renewed = True
                 continue
             if response.status_code in RETRYABLE:
                 retry_after = _retry_after(response)
@@ -195,8 +244,7 @@ class PortalClient:
             if response.is_success:
                 if response.status_code == 204 or not response.content:
                     return None
-                body: dict[str, Any] = response.json()
-                return body
+                return response.json()
             code, message = _error_of(response)
             error_class = PortalAuthFailed if response.status_code in (401, 403) else PortalError
             raise error_class(response.status_code, code, message)
@@ -216,39 +264,42 @@ class PortalClient:
         return attempt + 1
 
     def _auth_header(self) -> dict[str, str]:
-        return {"Authorization": f"Zoho-oauthtoken {self._access_token}"}
-
-    def _can_refresh(self) -> bool:
-        return all(
-            self._credentials.get(k)
-            for k in ("refresh_token", "client_id", "client_secret", "accounts_url")
-        )
-
-    def _refresh_access_token(self) -> None:
-        """OAuth refresh-token grant (``accounts.zoho.<dc>/oauth/v2/token``)."""
-        url = self._credentials["accounts_url"].rstrip("/") + "/oauth/v2/token"
-        # In the form body, not the query string: URLs end up in logs.
-        response = self._accounts.post(
-            url,
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": self._credentials["refresh_token"],
-                "client_id": self._credentials["client_id"],
-                "client_secret": self._credentials["client_secret"],
-            },
-        )
-        token = response.json().get("access_token") if response.is_success else None
-        if not token:
-            raise PortalAuthFailed(response.status_code, "oauth_refresh_failed", "no access token")
-        self._access_token = token
+        return {"Authorization": f"Zoho-oauthtoken {self._token.current()}"}
 
 
-def _has_next_page(body: dict[str, Any]) -> bool:
-    info = body.get("page_info") or {}
-    if isinstance(info, list):  # seen in the wild: a one-item array
-        info = info[0] if info else {}
+def _items(body: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    if isinstance(body, list):  # V3 projects: a bare array
+        return body
+    if not isinstance(body, dict):
+        return []
+    for key in keys:
+        value = body.get(key)
+        if isinstance(value, list):
+            return value
+        if isinstance(value, dict) and isinstance(value.get("date"), list):
+            return [value]  # V2 time logs: {"timelogs": {"date": [day groups]}}
+    return []
+
+
+def _has_next_page(body: Any, count: int, per_page: int) -> bool:
+    info = body.get("page_info") if isinstance(body, dict) else None
+    if isinstance(info, list):  # milestones/phases: a one-item array
+        info = info[0] if info else None
+    if not isinstance(info, dict):
+        return count >= per_page
     value = info.get("has_next_page", info.get("has_more_page", False))
     return value is True or str(value).lower() == "true"
+
+
+def _day_groups(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """V3 day groups as they come; V2's ``{"date": [groups]}`` wrapper unwrapped."""
+    groups: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item.get("date"), list):
+            groups.extend(item["date"])
+        else:
+            groups.append(item)
+    return groups
 
 
 def _group_logs(group: dict[str, Any]) -> list[dict[str, Any]]:
@@ -256,15 +307,22 @@ def _group_logs(group: dict[str, Any]) -> list[dict[str, Any]]:
     if "log_details" in group:
         return list(group["log_details"] or [])
     logs: list[dict[str, Any]] = []
-    for kind in ("task", "bug", "general"):
+    for kind, v3_kind in (("task", "task"), ("bug", "issue"), ("general", "general")):
         for key in (f"{kind}logs", f"{kind}_logs"):
             for log_ in group.get(key) or []:
-                logs.append({**log_, "module_detail": log_.get("module_detail") or {"type": kind}})
+                logs.append(_with_type(log_, v3_kind))
     return logs
 
 
 def _with_date(log_: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
     return log_ if log_.get("date") or log_.get("log_date") else {**log_, "date": group.get("date")}
+
+
+def _with_type(log_: dict[str, Any], log_type: str) -> dict[str, Any]:
+    detail = log_.get("module_detail")
+    if isinstance(detail, dict) and detail.get("type"):
+        return log_
+    return {**log_, "module_detail": {**(detail or {}), "type": log_type}}
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -277,8 +335,11 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _error_of(response: httpx.Response) -> tuple[str, str]:
     """(code, message) from a V3 or V2 error body; the reason phrase otherwise."""
     try:
-        error = response.json().get("error") or {}
+        body = response.json()
     except ValueError:
+        return str(response.status_code), response.reason_phrase
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
         return str(response.status_code), response.reason_phrase
     if "title" in error:
         details = error.get("details") or [{}]
