@@ -45,6 +45,10 @@ __all__ = [
     "RecurringUpdate",
     "PullSource",
     "SecretRotated",
+    "ModuleWebhookSetup",
+    "WebhookSetup",
+    "WebhookTemplate",
+    "WebhookTemplateField",
 ]
 
 ModuleName = Literal["projects", "milestones", "tasklists", "tasks", "bugs", "timesheets", "users"]
@@ -89,13 +93,44 @@ class ErrorBody(BaseModel):
     details: Any = None
 
 
+# Zoho data centres by their domain suffix (accounts.zoho.<dc>); "ca" is zohocloud.ca.
+DataCentre = Literal["com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn", "uk"]
+_TOKEN_ONLY = frozenset({"access_token"})
+_REFRESH_SET = frozenset({"client_id", "client_secret", "refresh_token"})
+_REFRESH_EXTRAS = frozenset({"accounts_url", "access_token"})
+
+
 class PullSource(BaseModel):
-    """Where the pull client reads the portal (used from the pull-sync issue on)."""
+    """Where the pull client reads the portal, and with which Zoho credentials.
+
+    ``credentials`` is either ``{access_token}`` (a token minted elsewhere, never
+    renewed) or a self client's ``{client_id, client_secret, refresh_token}``,
+    optionally with ``accounts_url`` (overrides the data centre's accounts host)
+    and a current ``access_token``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: AnyHttpUrl
+    base_url: AnyHttpUrl | None = Field(
+        default=None, description="Portal API base URL; empty: the data centre's Projects host."
+    )
+    dc: DataCentre = "com"
     credentials: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _credential_shape(self) -> PullSource:
+        names = frozenset(self.credentials)
+        empty = sorted(name for name, value in self.credentials.items() if not value.strip())
+        if empty:
+            raise ValueError(f"credentials {', '.join(empty)} must not be empty")
+        if names == _TOKEN_ONLY or _REFRESH_SET <= names <= _REFRESH_SET | _REFRESH_EXTRAS:
+            return self
+        raise ValueError(
+            "credentials must be either {access_token} or {client_id, client_secret, "
+            "refresh_token} (optionally with accounts_url and access_token); got {"
+            + ", ".join(sorted(names))
+            + "}"
+        )
 
 
 class IntegrationCreate(BaseModel):
@@ -319,3 +354,68 @@ class IntegrationCreated(BaseModel):
 class SecretRotated(BaseModel):
     webhook_secret: str
     previous_secret_expires_at: str
+
+
+WebhookFieldKind = Literal[
+    "id", "text", "email", "date", "datetime", "minutes", "decimal", "boolean", "currency", "choice"
+]
+
+
+class WebhookTemplateField(BaseModel):
+    """One value of a body template: where it goes and which Zoho field fills it."""
+
+    path: str = Field(description="Where the value goes in the envelope, e.g. data.project_id.")
+    placeholder: str = Field(description="What the admin picks in Zoho, e.g. ${Project Id}.")
+    required: bool = Field(description="The event is refused (422) without it.")
+    kind: WebhookFieldKind
+    allowed: list[str] = Field(default_factory=list, description="The values of a choice.")
+    format: str = Field(description="The value billsync accepts, in words.")
+
+
+class WebhookTemplate(BaseModel):
+    """The webhook body for one action of one module, attached to the rule for that action."""
+
+    action: Literal["created", "updated", "deleted"]
+    trigger: str = Field(description="The Zoho rule trigger to attach it to.")
+    body_template: str = Field(description="JSON text to paste as the user-defined body.")
+    required_fields: list[str]
+    fields: list[WebhookTemplateField]
+
+
+class ModuleWebhookSetup(BaseModel):
+    """What to configure in Zoho Projects for one billsync module."""
+
+    module: ModuleName
+    zoho_module: str
+    where: str = Field(description="Where in Zoho to configure it; 'not confirmed' if unknown.")
+    method: Literal["POST"] = "POST"
+    url: str = Field(description="The URL to notify, without the token.")
+    url_with_token: str | None = Field(
+        default=None,
+        description="The URL with the token in it, if Zoho puts custom parameters "
+        "anywhere but the query string; None in signature mode.",
+    )
+    custom_parameters: dict[str, str] = Field(
+        default_factory=dict, description="Zoho's 'Append custom parameters' (the token)."
+    )
+    templates: list[WebhookTemplate]
+    placeholders_confirmed: bool = False
+    note: str
+    caveats: list[str] = Field(default_factory=list)
+
+
+class WebhookSetup(BaseModel):
+    """GET /api/v1/integrations/<id>/webhook-setup: Zoho Projects webhooks, per module."""
+
+    integration_id: str
+    verification: Literal["signature", "token"]
+    content_type: Literal["application/json"] = "application/json"
+    token_parameter: str | None = Field(
+        default=None, description="Query parameter carrying the webhook token (token mode)."
+    )
+    token_header: str | None = Field(
+        default=None, description="Header alternative for senders that can set headers."
+    )
+    warning: str | None = None
+    notes: list[str]
+    modules: list[ModuleWebhookSetup]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
@@ -28,6 +29,11 @@ from worker.db import Base, make_sessionmaker
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
 from worker.settings import Settings
+
+# One key per test run: credentials stored by one test stay readable by its workers.
+CREDENTIAL_KEY = Fernet.generate_key().decode()
+# Tests pace the portal only where they test the pacing.
+UNTHROTTLED = 1_000_000
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -128,6 +134,8 @@ def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
         publish_max_retries=1,
         publish_confirm_timeout_seconds=2,
         publish_connect_timeout_seconds=1,
+        credential_key=CREDENTIAL_KEY,
+        portal_rate_calls=UNTHROTTLED,
     )
 
 

@@ -12,6 +12,7 @@ from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
+from worker.credential_box import CredentialKeyError, credential_names
 from worker.db import Integration
 from worker.error_summary import list_errors
 from worker.errors import Conflict, NotFound
@@ -43,12 +44,14 @@ def public_integration(integration: Integration) -> dict[str, Any]:
 
 
 def _public_source(source: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The pull source without its credentials (their names only)."""
+    """The pull source without its credentials: their names only (the values are
+    stored encrypted and only the pull decrypts them)."""
     if not source:
         return None
     return {
         "base_url": source.get("base_url"),
-        "credentials": sorted(source.get("credentials", {})),
+        "dc": source.get("dc") or "com",
+        "credentials": credential_names(source),
     }
 
 
@@ -58,7 +61,9 @@ def create() -> tuple[Response, int]:
     body = parse_body(IntegrationCreate)
     try:
         with services().write() as session:
-            created = connect(session, principal().organization_id, body)
+            created = connect(
+                session, principal().organization_id, body, settings=services().settings
+            )
             answer = IntegrationCreated(
                 id=created.integration.id,
                 status=created.integration.status,
@@ -67,6 +72,8 @@ def create() -> tuple[Response, int]:
             )
     except Conflict as exc:
         raise ApiError(409, "portal_already_connected", str(exc)) from exc
+    except CredentialKeyError as exc:  # the server's configuration, not the request
+        raise ApiError(500, "credential_key_unusable", str(exc)) from exc
     return jsonify(answer.model_dump(exclude_none=True)), 201
 
 

@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 from schemas.api import IntegrationCreate
 from worker.accounts import hash_token
+from worker.credential_box import sealed_source
 from worker.db import Integration, IntegrationSecret
 from worker.db.base import utcnow
 from worker.errors import Conflict, NotFound
+from worker.settings import Settings
 
 __all__ = [
     "CreatedIntegration",
@@ -63,9 +65,16 @@ def new_webhook_secret() -> str:
 
 
 def create_integration(
-    session: Session, organization_id: str, request: IntegrationCreate
+    session: Session,
+    organization_id: str,
+    request: IntegrationCreate,
+    *,
+    settings: Settings | None = None,
 ) -> CreatedIntegration:
-    """Connect a portal; an organization has at most one connected portal at a time."""
+    """Connect a portal; an organization has at most one connected portal at a time.
+
+    A pull source's credentials are stored encrypted with the settings' credential key.
+    """
     existing = session.scalars(
         select(Integration).where(
             Integration.organization_id == organization_id, Integration.deleted_at.is_(None)
@@ -87,7 +96,7 @@ def create_integration(
         restrict_project_creation=request.restrict_project_creation,
         field_map=request.model_dump(mode="json")["field_map"],
         verification=request.verification,
-        source=request.source.model_dump(mode="json") if request.source else None,
+        source=sealed_source(request.source, settings) if request.source else None,
     )
     secret = token = None
     if request.verification == "token":

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from schemas import Module
 from schemas.api import IntegrationCreate, IntegrationUpdate
+from worker.credential_box import sealed_source
 from worker.db import (
     DeadLetter,
     Integration,
@@ -37,6 +38,7 @@ from worker.integrations import (
     create_integration,
 )
 from worker.rows import MODELS
+from worker.settings import Settings
 from worker.sync_runs import INITIAL, INSTANT, RESUME, request_run
 
 __all__ = [
@@ -53,10 +55,17 @@ __all__ = [
 
 
 def connect(
-    session: Session, organization_id: str, request: IntegrationCreate
+    session: Session,
+    organization_id: str,
+    request: IntegrationCreate,
+    *,
+    settings: Settings | None = None,
 ) -> CreatedIntegration:
-    """Create the integration; with a pull source, request its initial sync."""
-    created = create_integration(session, organization_id, request)
+    """Create the integration; with a pull source, request its initial sync.
+
+    ``settings`` holds the key that encrypts the source's credentials.
+    """
+    created = create_integration(session, organization_id, request, settings=settings)
     if created.integration.source:
         request_run(session, created.integration, INITIAL)
     return created
@@ -70,13 +79,25 @@ def request_sync(session: Session, integration: Integration) -> SyncRun:
     return request_run(session, integration, INSTANT)
 
 
-def update_settings(session: Session, integration: Integration, change: IntegrationUpdate) -> None:
-    """Edit what may change after connecting (the portal itself may not)."""
+def update_settings(
+    session: Session,
+    integration: Integration,
+    change: IntegrationUpdate,
+    *,
+    settings: Settings | None = None,
+) -> None:
+    """Edit what may change after connecting (the portal itself may not).
+
+    A new source replaces the old one whole; its credentials are encrypted with
+    the key in ``settings``.
+    """
     _require_live(integration)
     values = change.model_dump(mode="json", exclude_unset=True)
-    for name in ("customer_duplication", "restrict_project_creation", "field_map", "source"):
+    for name in ("customer_duplication", "restrict_project_creation", "field_map"):
         if name in values:
             setattr(integration, name, values[name])
+    if "source" in values:
+        integration.source = sealed_source(change.source, settings) if change.source else None
     if "modules" in values:
         integration.modules = change.module_set()
     session.flush()

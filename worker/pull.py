@@ -16,11 +16,16 @@ on which projects are synced); the other modules are read while the worker
 applies them and settled together at the end. Webhooks never move watermarks: a lost webhook must
 not hide an older change from the next pull.
 
-What the API cannot filter (users, tasks, bugs) is read whole and filtered here;
-children of a project that is new in the database are read whole whatever the
-watermark, since their changes may predate it. Time logs are read in windows of
-at most six months: by modification date from the watermark, or by log date over
+The V3 API filters no listing by modification time, so projects, users,
+milestones, task lists, tasks and issues are read whole and filtered here against
+the watermark; children of a project that is new in the database are taken whatever
+the watermark, since their changes may predate it. Time logs are the exception:
+they are read in windows of at most six months, once per log type (task, issue,
+general), by modification date from the watermark, or by log date over
 ``pull_history_days`` for a first read.
+
+Records that do not fit the contract are counted as ``invalid`` per module, with
+the fields that were missing or wrong (``invalid_fields``), in the run's history.
 
 Deletes. Listings cannot show deletions, so a run that is not the first compares
 the portal's ids with the live local records; each record missing from a listing
@@ -30,6 +35,7 @@ that only moved between pages is never deleted.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -42,12 +48,15 @@ from sqlalchemy import delete, null, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import Module, QueueMessage, event_adapter
+from worker.credential_box import CredentialKeyError, pull_source
 from worker.db import Integration, ParkedEvent, ProcessedEvent, SyncCursor, SyncError, SyncRun
 from worker.db.base import utcnow
 from worker.errors import BrokerUnavailable
 from worker.integrations import DISABLED
 from worker.messaging.publisher import Publisher
-from worker.portal.client import PortalClient, PortalError, PortalUnavailable
+from worker.portal.auth import AccessToken, CredentialsIncomplete, access_token_for, api_base_url
+from worker.portal.budget import budget_for
+from worker.portal.client import LOG_TYPES, PortalClient, PortalError, PortalUnavailable
 from worker.portal.records import modified_at, pull_event, to_event_data
 from worker.rows import MODELS
 from worker.settings import Settings
@@ -74,8 +83,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CHILDREN = (Module.MILESTONES, Module.TASKLISTS, Module.TASKS, Module.BUGS)
-# Modules whose listing the API filters by modification time (the rest come whole).
-SERVER_FILTERED = frozenset({Module.PROJECTS, Module.MILESTONES, Module.TASKLISTS})
 WINDOW = timedelta(days=183)  # the portal's longest time-log window (six months)
 PUBLISH_BATCH = 500  # messages per confirm wait
 CHECKPOINT_SECONDS = 0.5  # how often progress is saved (and a pause noticed)
@@ -83,11 +90,19 @@ WAIT_CHUNK = 1000  # event ids per "are they applied yet?" query
 ANALYZE_EVERY = 10_000  # events published between two ANALYZEs of the growing tables
 
 ClientFactory = Callable[[str, dict[str, Any]], PortalClient]
-ProgressListener = Callable[[int, dict[str, dict[str, int]]], None]
+ProgressListener = Callable[[int, dict[str, dict[str, Any]]], None]
 
 
 class PullCancelled(Exception):
     """The integration was disabled or deleted while the pull ran."""
+
+
+class RecordOutsideContract(Exception):
+    """A portal record misses a field the contract needs, or has one it cannot take."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(", ".join(fields))
+        self.fields = fields
 
 
 class PullStalled(Exception):
@@ -124,6 +139,7 @@ class PullRunner:
         self._client_factory = client_factory or self._http_client
         self._on_progress = on_progress
         self._published = self._analyzed_at = 0
+        self._tokens: dict[str, AccessToken] = {}
 
     def run_next(self, run_id: int | None = None) -> tuple[int, str] | None:
         """Claim a pending run (the given one, else the oldest) and execute it."""
@@ -143,11 +159,21 @@ class PullRunner:
             if target.kind == RESUME:
                 self._republish_parked(target.integration_id)
             if target.source is not None:
-                with self._client_factory(target.portal_id, target.source) as client:
+                # Decrypted here, inside the run: a changed key fails the run with its message.
+                source = pull_source(target.source, self._settings)
+                assert source is not None
+                with self._client_factory(target.portal_id, source) as client:
                     pull.run(client)
         except PullCancelled as exc:
             outcome, error = CANCELLED, str(exc)
-        except (PortalError, PortalUnavailable, PullStalled, BrokerUnavailable) as exc:
+        except (
+            PortalError,
+            PortalUnavailable,
+            PullStalled,
+            BrokerUnavailable,
+            CredentialKeyError,
+            CredentialsIncomplete,
+        ) as exc:
             outcome, error = FAILED, f"{type(exc).__name__}: {exc}"
         except Exception as exc:
             log.exception("sync run crashed", extra={"run_id": run_id})
@@ -171,10 +197,17 @@ class PullRunner:
 
     def _http_client(self, portal_id: str, source: dict[str, Any]) -> PortalClient:
         s = self._settings
+        # One access token and one request budget per Zoho credential for the life of
+        # the worker: runs reuse a token until it expires instead of minting one each.
+        key = _credential_key(source)
+        token = self._tokens.get(key)
+        if token is None:
+            token = self._tokens[key] = access_token_for(source)
         return PortalClient(
-            source["base_url"],
+            api_base_url(source),
             portal_id,
-            source.get("credentials") or {},
+            token,
+            budget=budget_for(key, s.portal_rate_calls, s.portal_rate_window_seconds),
             per_page=s.pull_per_page,
             max_retries=s.portal_max_retries,
             backoff_seconds=s.portal_backoff_seconds,
@@ -248,7 +281,7 @@ class PullRunner:
             session.execute(text("ANALYZE " + ", ".join(m.__tablename__ for m in grown)))
             session.commit()
 
-    def checkpoint(self, target: _Target, counts: dict[str, dict[str, int]]) -> None:
+    def checkpoint(self, target: _Target, counts: dict[str, dict[str, Any]]) -> None:
         """Save progress for the history and status; stop if the integration was paused."""
         with self._sessions.begin() as session:
             heartbeat(session, target.run_id, counts)
@@ -259,7 +292,7 @@ class PullRunner:
             self._on_progress(target.run_id, counts)
 
     def wait_committed(
-        self, target: _Target, event_ids: list[str], counts: dict[str, dict[str, int]]
+        self, target: _Target, event_ids: list[str], counts: dict[str, dict[str, Any]]
     ) -> None:
         """Block until every event id is in the processed-event ledger.
 
@@ -323,6 +356,17 @@ class PullRunner:
             )
             return {(row[0], row[1]): row[2] for row in rows}
 
+    def log_types(self, integration_id: str) -> dict[str, str]:
+        """{time log source id: its portal log type (task, issue, general)}."""
+        table: Any = MODELS[Module.TIMESHEETS]
+        with self._sessions() as session:
+            rows = session.execute(
+                select(table.source_id, table.task_source_id, table.bug_source_id).where(
+                    table.integration_id == integration_id, table.deleted.is_(False)
+                )
+            )
+            return {row[0]: "task" if row[1] else "issue" if row[2] else "general" for row in rows}
+
     def local_log_dates(self, integration_id: str, project_id: str) -> list[date]:
         table: Any = MODELS[Module.TIMESHEETS]
         with self._sessions() as session:
@@ -347,7 +391,7 @@ class _Pull:
         self.runner = runner
         self.target = target
         self.settings = runner.settings
-        self.counts: dict[str, dict[str, int]] = {}
+        self.counts: dict[str, dict[str, Any]] = {}
         self.projects_before = set(self._live_projects())
         self.projects: list[str] = []
         self.new_projects: set[str] = set()
@@ -357,6 +401,8 @@ class _Pull:
         self.whole: set[tuple[Module, str | None]] = set()
         self.outbox: list[QueueMessage] = []
         self.next_checkpoint = 0.0
+        # {module: [projects read, portal calls they took]}, to estimate what is left.
+        self.spent: dict[Module, list[int]] = {}
 
     def run(self, client: PortalClient) -> None:
         self.client = client
@@ -398,9 +444,10 @@ class _Pull:
                 version = modified_at(record) or self.target.started
                 if since is not None and version < since:
                     continue
-                message = self._message(module, record, project_id, version)
-                if message is None:
-                    counts["invalid"] += 1
+                try:
+                    message = self._message(module, record, project_id, version)
+                except RecordOutsideContract as exc:
+                    self._count_invalid(module, exc.fields)
                     continue
                 messages.append(message)
                 newest = version if newest is None or version > newest else newest
@@ -419,6 +466,7 @@ class _Pull:
             self.outbox = []
         now = time.monotonic()
         if flush or now >= self.next_checkpoint:
+            self._count_calls()
             self.runner.checkpoint(self.target, self.counts)
             self.next_checkpoint = now + CHECKPOINT_SECONDS
 
@@ -426,8 +474,8 @@ class _Pull:
         """(project id, since, page) for every page of ``module`` this run reads."""
         since = self._since(module)
         if module is Module.PROJECTS:
-            self._mark_whole(module, None, since)
-            for page in self.client.projects(_ms(since)):
+            self.whole.add((module, None))
+            for page in self.client.projects():
                 yield None, since, page
         elif module is Module.USERS:
             for page in self.client.users():
@@ -440,11 +488,15 @@ class _Pull:
                 if module is Module.TIMESHEETS:
                     pages = self._timelog_pages(project_id, own)
                 else:
-                    self._mark_whole(module, project_id, own)
-                    pages = self.client.children(module.value, project_id, _ms(own))
+                    self.whole.add((module, project_id))
+                    pages = self.client.children(module.value, project_id)
+                calls = self.client.calls
                 try:
                     for page in pages:
                         yield project_id, own, page
+                    spent = self.spent.setdefault(module, [0, 0])
+                    spent[0] += 1
+                    spent[1] += self.client.calls - calls
                 except PortalError as exc:
                     if exc.status != 404:
                         raise
@@ -465,13 +517,10 @@ class _Pull:
                 project_id, first, last, by_modified_time=since is not None
             )
 
-    def _mark_whole(self, module: Module, project_id: str | None, since: datetime | None) -> None:
-        if since is None or module not in SERVER_FILTERED:
-            self.whole.add((module, project_id))
-
     def _message(
         self, module: Module, record: dict[str, Any], project_id: str | None, version: datetime
-    ) -> QueueMessage | None:
+    ) -> QueueMessage:
+        """The record as a queue message; RecordOutsideContract when it does not fit."""
         extra: dict[str, Any] = {}
         if module is Module.PROJECTS:
             extra["clients"] = self.client.project_clients(str(record["id"]))
@@ -486,7 +535,7 @@ class _Pull:
                     "error": str(exc),
                 },
             )
-            return None
+            raise RecordOutsideContract(_error_fields(exc)) from exc
         return QueueMessage(
             event_id=f"pull:{module.value}:{data['id']}:{_ms(version)}",
             integration_id=self.target.integration_id,
@@ -500,10 +549,51 @@ class _Pull:
             return None
         return watermark - timedelta(seconds=self.settings.pull_overlap_seconds)
 
-    def _counts(self, module: Module) -> dict[str, int]:
+    def _counts(self, module: Module) -> dict[str, Any]:
         return self.counts.setdefault(
             module.value, {"read": 0, "emitted": 0, "invalid": 0, "deleted": 0}
         )
+
+    def _count_calls(self) -> None:
+        """Portal calls so far, whether the request budget is holding the pull back,
+        and the time the calls still to make take at the budget (``seconds_left``)."""
+        budget = self.client.budget
+        calls_left = self._calls_left()
+        self.counts["portal"] = {
+            "calls": self.client.calls,
+            "calls_left": calls_left,
+            "throttled": bool(budget and budget.throttled),
+            "seconds_left": round(budget.seconds_for(calls_left)) if budget else None,
+        }
+
+    def _calls_left(self) -> int:
+        """Calls the remaining (module, project) reads take: as many per project as the
+        ones read so far took, and at least one per log type and window for logs."""
+        if not self.projects:
+            return 0
+        modules = [*CHILDREN]
+        if "timesheets" in self.target.modules:
+            modules.append(Module.TIMESHEETS)
+        windows = len(
+            time_windows(
+                date.today() - timedelta(days=self.settings.pull_history_days), date.today()
+            )
+        )
+        left = 0.0
+        for module in modules:
+            done, spent = self.spent.get(module, [0, 0])
+            floor = len(LOG_TYPES) * windows if module is Module.TIMESHEETS else 1
+            per_project = spent / done if done else floor
+            left += max(len(self.projects) - done, 0) * per_project
+        return round(left)
+
+    def _count_invalid(self, module: Module, fields: list[str]) -> None:
+        """One more invalid record, and which fields made it so (for the history)."""
+        counts = self._counts(module)
+        counts["invalid"] += 1
+        by_field = counts.setdefault("invalid_fields", {})
+        for name in fields:
+            by_field[name] = by_field.get(name, 0) + 1
 
     def _live_projects(self) -> set[str]:
         return {s for _, s in self.runner.live_records(self.target.integration_id, Module.PROJECTS)}
@@ -524,11 +614,18 @@ class _Pull:
                 if key[0] in projects  # a deleted project's invoiced logs stay as they are
             }
             listed = self._portal_ids(module, local)
+            log_types = (
+                self.runner.log_types(self.target.integration_id)
+                if module is Module.TIMESHEETS
+                else {}
+            )
             gone = [
                 (project_id, source_id, version)
                 for (project_id, source_id), version in local.items()
                 if (project_id, source_id) not in listed
-                and not self.client.exists(module.value, source_id, project_id)
+                and not self.client.exists(
+                    module.value, source_id, project_id, log_types.get(source_id)
+                )
             ]
             self._emit_deletes(module, gone)
             if module is Module.PROJECTS:
@@ -595,6 +692,24 @@ class _Pull:
         self._counts(module)["deleted"] += len(messages)
         self.runner.checkpoint(self.target, self.counts)
         self.runner.wait_committed(self.target, [m.event_id for m in messages], self.counts)
+
+
+def _credential_key(source: dict[str, Any]) -> str:
+    """A name for the credential (a hash: the secrets themselves are not kept around)."""
+    credentials = source.get("credentials") or {}
+    secret = credentials.get("refresh_token") or credentials.get("access_token") or ""
+    text = f"{credentials.get('client_id', '')}:{secret}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _error_fields(exc: ValidationError) -> list[str]:
+    """The ``data`` field paths a validation error names (``owner.email``, ``minutes``)."""
+    fields = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        path = loc[loc.index("data") + 1 :] if "data" in loc else loc
+        fields.append(".".join(path) or "data")
+    return sorted(set(fields))
 
 
 def _ms(moment: datetime | None) -> int | None:

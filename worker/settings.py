@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     broker_url: str = Field(
         default="",
         description="kombu URL (amqp://…); empty means SQLite transport at DATA_DIR/broker.sqlite.",
+    )
+    credential_key: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Fernet key that encrypts portal credentials at rest (`billsync zoho key` makes "
+            "one; comma-separate several to rotate, the first encrypts). Empty: embedded mode "
+            "keeps one in DATA_DIR/credential.key; with PostgreSQL, required."
+        ),
     )
 
     # Webhook ingress (DESIGN §4).
@@ -70,6 +78,14 @@ class Settings(BaseSettings):
     pull_commit_timeout_seconds: float = Field(
         default=120.0, gt=0, description="A pull fails when its events stop being applied."
     )
+    portal_rate_calls: int = Field(
+        default=100,
+        gt=0,
+        description="Zoho's request budget per credential: this many calls per window…",
+    )
+    portal_rate_window_seconds: float = Field(
+        default=120.0, gt=0, description="…in this many seconds (Zoho: about 100 per 2 minutes)."
+    )
     portal_max_retries: int = Field(default=6, ge=0)
     portal_backoff_seconds: float = Field(default=1.0, ge=0)
     portal_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -84,6 +100,11 @@ class Settings(BaseSettings):
     # HTTP.
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = Field(
+        default="",
+        description="The URL the portal reaches the gateway at (webhook setup); "
+        "empty: the host of the request that asks.",
+    )
     log_level: str = "INFO"
     metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="`billsync worker` serves /metrics here; 0: off."
