@@ -35,6 +35,8 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
+from tests.fake_portal_shapes import iso, log_type, render_legacy, render_v3
+
 __all__ = ["FakePortal", "control_blueprint", "flask_deliver", "http_deliver"]
 
 Deliver = Callable[[bytes, dict[str, str]], int]
@@ -42,10 +44,19 @@ T = TypeVar("T")
 
 CHILDREN = ("milestones", "tasklists", "tasks", "bugs", "timesheets")
 MODULES = ("users", "projects", *CHILDREN)
-#: REST path segment under /projects/{id}/ -> module.
-CHILD_PATHS = {m: m for m in CHILDREN if m != "timesheets"} | {"timelogs": "timesheets"}
-#: The key a V3 list answers under.
-LIST_KEYS = {m: m for m in MODULES} | {"timesheets": "time_logs"}
+#: REST path segment under /projects/{id}/ -> module, in V3 and in the older API.
+CHILD_PATHS = {
+    "milestones": "milestones",
+    "tasklists": "tasklists",
+    "tasks": "tasks",
+    "issues": "bugs",
+    "timelogs": "timesheets",
+}
+LEGACY_CHILD_PATHS = {p: m for p, m in CHILD_PATHS.items() if p != "issues"} | {"bugs": "bugs"}
+#: The key a list answers under.
+LIST_KEYS = {m: m for m in MODULES} | {"bugs": "issues", "timesheets": "time_logs"}
+LEGACY_LIST_KEYS = {m: m for m in MODULES} | {"timesheets": "timelogs"}
+LOG_TYPES = ("task", "issue", "general")
 TOKEN_HEADER = "X-Billsync-Token"
 MAX_PER_PAGE = 200
 MAX_WINDOW_DAYS = 183  # "6 months"
@@ -76,9 +87,16 @@ class FakePortal:
     webhooks are delivered outside the lock, so a receiver may call back into the API.
     """
 
-    def __init__(self, portal_id: str = "portal-1", *, access_token: str = "fake-token") -> None:
+    def __init__(
+        self,
+        portal_id: str = "portal-1",
+        *,
+        access_token: str = "fake-token",
+        legacy: bool = False,
+    ) -> None:
         self.portal_id = portal_id
         self.access_token = access_token
+        self.legacy = legacy  # answer in the older spellings instead of V3's
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.delivered: list[dict[str, Any]] = []
         self.statuses: list[int] = []  # HTTP status of each delivery, parallel to `delivered`
@@ -360,10 +378,11 @@ class FakePortal:
         app = Flask(__name__)
         base = f"/api/v3/portal/{self.portal_id}"
         app.register_error_handler(HTTPException, lambda e: _error(e.code or 500, str(e)))
+        app.register_error_handler(UnknownPath, lambda e: _unknown_path())
 
         @app.before_request
         def gate() -> ResponseReturnValue | None:
-            if not request.path.startswith("/api/"):
+            if not request.path.startswith(("/api/", "/restapi/")):
                 return None
             self.requests.append((request.method, request.path, request.args.to_dict()))
             with self._lock:
@@ -378,12 +397,12 @@ class FakePortal:
 
         @app.get(f"{base}/projects")
         def projects() -> ResponseReturnValue:
-            rows = self._rows("projects", since=_ms_arg())
-            if request.args.get("sort_column") != "last_modified_time":
-                rows.sort(key=lambda r: r.data["id"])
-            if request.args.get("sort_order") == "descending":
-                rows.reverse()
-            return self._list("projects", rows)
+            rows = sorted(self._rows("projects"), key=lambda r: r.data["id"])
+            if self.legacy:
+                return self._list("projects", rows)
+            # V3 answers a bare array without page_info; a short page is the last.
+            items, _ = _paginate(rows)
+            return jsonify([self._render("projects", r) for r in items])
 
         @app.get(f"{base}/users")
         def users() -> ResponseReturnValue:
@@ -391,35 +410,52 @@ class FakePortal:
 
         @app.get(f"{base}/projects/<pid>")
         def project(pid: str) -> ResponseReturnValue:
-            return {"projects": [self._render("projects", self._row("projects", pid))]}
+            rendered = self._render("projects", self._row("projects", pid))
+            return {"projects": [rendered]} if self.legacy else rendered
 
         @app.get(f"{base}/projects/<pid>/clients")
-        def clients(pid: str) -> ResponseReturnValue:
-            client = self._row("projects", pid).data.get("primary_client")
-            items, page_info = _paginate([client] if client else [])
-            return {"clients": items, "page_info": page_info}
+        def clients_v3(pid: str) -> ResponseReturnValue:
+            if not self.legacy:
+                raise UnknownPath  # not seen in V3: billsync falls back to V2's path
+            return self._clients(pid)
+
+        @app.get(f"/restapi/portal/{self.portal_id}/projects/<pid>/clients/")
+        @app.get(f"/restapi/portal/{self.portal_id}/projects/<pid>/clients")
+        def clients_v2(pid: str) -> ResponseReturnValue:
+            return self._clients(pid)
 
         @app.get(f"{base}/projects/<pid>/<path>")
         def children(pid: str, path: str) -> ResponseReturnValue:
-            module = CHILD_PATHS.get(path) or abort(404, f"no resource {path}")
+            module = self._module_of(path)
             self._row("projects", pid)
             if module == "timesheets":
                 return self._timelogs(pid)
-            since = _ms_arg() if module in ("milestones", "tasklists") else None
-            return self._list(module, self._rows(module, pid, since=since))
+            return self._list(module, self._rows(module, pid))
 
         @app.get(f"{base}/projects/<pid>/<path>/<rid>")
         def child(pid: str, path: str, rid: str) -> ResponseReturnValue:
-            module = CHILD_PATHS.get(path) or abort(404, f"no resource {path}")
+            if path == "logs":
+                return self._log(pid, rid)
+            module = self._module_of(path)
+            if module == "timesheets":
+                raise UnknownPath  # one log is /logs/{id}, not /timelogs/{id}
             row = self._row(module, rid)
             if row.data["project_id"] != pid:
                 abort(404, f"no {path} record {rid} in project {pid}")
-            rendered = self._render(module, row)
-            if module == "timesheets":
-                return {"time_logs": [{"date": row.data["log_date"], "log_details": [rendered]}]}
-            return {LIST_KEYS[module]: [rendered]}
+            return {LIST_KEYS[module]: [self._render(module, row)]}
+
+        @app.route("/<path:anything>")
+        def unknown(anything: str) -> ResponseReturnValue:
+            raise UnknownPath
 
         return app
+
+    def _module_of(self, path: str) -> str:
+        """The module a child path names, in this portal's generation of the API."""
+        paths = LEGACY_CHILD_PATHS if self.legacy else CHILD_PATHS
+        if path not in paths:
+            raise UnknownPath
+        return paths[path]
 
     def _row(self, module: str, record_id: str) -> _Row:
         with self._lock:
@@ -455,20 +491,35 @@ class FakePortal:
 
     def _list(self, module: str, rows: list[_Row]) -> ResponseReturnValue:
         items, page_info = _paginate(rows)
-        return {LIST_KEYS[module]: [self._render(module, r) for r in items], "page_info": page_info}
+        key = LEGACY_LIST_KEYS[module] if self.legacy else LIST_KEYS[module]
+        rendered = [self._render(module, r) for r in items]
+        if module == "milestones" and not self.legacy:
+            return {key: rendered, "page_info": [page_info]}  # V3: a one-item array
+        return {key: rendered, "page_info": page_info}
+
+    def _clients(self, project_id: str) -> ResponseReturnValue:
+        """The project's client company (V2 shape: id and name; no currency)."""
+        client = self._row("projects", project_id).data.get("primary_client")
+        if not client:
+            return {"clients": []}
+        if self.legacy:
+            return {"clients": [client]}
+        return {"clients": [{"id": client["id"], "name": client["name"]}]}
 
     def _timelogs(self, project_id: str) -> ResponseReturnValue:
-        """Entries in the date window, paged by entry, each page grouped by log date."""
+        """Logs of one type in the date window, paged by entry, each page grouped by day."""
         if request.args.get("view_type") != "customdate":
             abort(400, "view_type=customdate is required")
         start, end = _date_arg("start_date"), _date_arg("end_date")
         if end < start or (end - start).days > MAX_WINDOW_DAYS:
             abort(400, f"the date window must be 0 to {MAX_WINDOW_DAYS} days")
+        wanted = None if self.legacy else _module_arg()
         by_modified = request.args.get("fetch_by_modified_time") == "true"
         rows = [
             r
             for r in self._rows("timesheets", project_id)
             if start <= (r.modified.date() if by_modified else _day(r.data["log_date"])) <= end
+            and (wanted is None or log_type(r.data) == wanted)
         ]
         items, page_info = _paginate(rows)
         if not items:
@@ -476,65 +527,31 @@ class FakePortal:
         days: dict[str, list[dict[str, Any]]] = {}
         for row in items:
             days.setdefault(row.data["log_date"], []).append(self._render("timesheets", row))
+        if self.legacy:
+            groups = [{"date": _us(day), "tasklogs": logs} for day, logs in days.items()]
+            return {"timelogs": {"date": groups}, "page_info": page_info}
         time_logs = [{"date": day, "log_details": logs} for day, logs in days.items()]
         return {"time_logs": time_logs, "page_info": page_info}
 
-    def _render(self, module: str, row: _Row) -> dict[str, Any]:
-        """The V3 spelling of one stored (part-A) record."""
-        d = row.data
-        match module:
-            case "projects":
-                client = d.get("primary_client") or {}
-                body = _pick(d, "id", "name", "currency_code", "billing_type", "rate")
-                body |= _pick(d, "budget_value") | {
-                    "status": _wrap("name", d.get("status")),
-                    "owner": _person(d.get("owner")),
-                    "custom_fields": _fields(d.get("custom_fields")),
-                    "crm_id": client.get("crm_id"),
-                }
-            case "users":
-                body = {"zpuid": d["id"], **_pick(d, "name", "email", "role", "active")}
-            case "milestones":
-                body = _pick(d, "id", "name", "status", "start_date", "end_date")
-            case "tasklists":
-                body = {**_pick(d, "id", "name"), "milestone": _wrap("id", d.get("milestone_id"))}
-            case "tasks":
-                body = _pick(d, "id", "name", "milestone_id", "billing_type", "rate") | {
-                    "tasklist": _wrap("id", d.get("tasklist_id")),
-                    "status": _wrap("name", d.get("status")),
-                    "owners": [_person(o) for o in d.get("owners") or []],
-                    "custom_fields": _fields(d.get("custom_fields")),
-                }
-            case "bugs":
-                body = _pick(d, "id", "title") | {
-                    "status": _wrap("type", d.get("status")),
-                    "severity": _wrap("type", d.get("severity")),
-                    "assignee": _person(d.get("assignee")),
-                }
-            case "timesheets":
-                minutes = int(d["minutes"])
-                body = _pick(d, "id", "bill_status", "approval_status", "notes", "name") | {
-                    "date": d["log_date"],
-                    "total_minutes": minutes,
-                    "log_hour": f"{minutes // 60}:{minutes % 60:02d}",
-                    "owner": _person(d.get("owner")),
-                    "module_detail": self._log_target(d),
-                }
-            case _:
-                raise ValueError(module)
-        return body | {"modified_time": _iso(row.modified)}
+    def _log(self, project_id: str, log_id: str) -> ResponseReturnValue:
+        """One time log, at /logs/{id}?type=task|issue|general."""
+        kind = request.args.get("type")
+        if kind not in LOG_TYPES:
+            abort(400, "type (task, issue or general) is required")
+        row = self._row("timesheets", log_id)
+        if row.data["project_id"] != project_id or log_type(row.data) != kind:
+            abort(404, f"no {kind} log {log_id} in project {project_id}")
+        rendered = self._render("timesheets", row)
+        return {"time_logs": [{"date": row.data["log_date"], "log_details": [rendered]}]}
 
-    def _log_target(self, log: dict[str, Any]) -> dict[str, Any]:
-        for key, module, kind, label in (
-            ("task_id", "tasks", "task", "name"),
-            ("bug_id", "bugs", "bug", "title"),
-        ):
-            if log.get(key):
-                with self._lock:
-                    target = self._store[module].get(log[key])
-                name = target.data.get(label) if target else None
-                return {"id": log[key], "type": kind, "name": name}
-        return {"id": None, "type": "general", "name": log.get("name")}
+    def _render(self, module: str, row: _Row) -> dict[str, Any]:
+        render = render_legacy if self.legacy else render_v3
+        return _without_none(render(module, row.data, row.modified, self._lookup))
+
+    def _lookup(self, module: str, record_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._store[module].get(record_id)
+            return copy.deepcopy(row.data) if row else None
 
 
 # -- delivery adapters ----------------------------------------------------------------
@@ -566,7 +583,7 @@ def _envelope(module: str, action: str, at: datetime, data: dict[str, Any]) -> d
         "event_id": f"evt_{uuid.uuid4().hex}",
         "module": module,
         "action": action,
-        "modified_at": _iso(at),
+        "modified_at": iso(at),
         "data": copy.deepcopy(data),
     }
 
@@ -590,27 +607,46 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return response
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class UnknownPath(Exception):
+    """A path the portal's API does not have (V3 answers URL_RULE_NOT_CONFIGURED)."""
+
+
+def _unknown_path() -> Response:
+    body = {
+        "status_code": "400",
+        "instance": request.path,
+        "title": "URL_RULE_NOT_CONFIGURED",
+        "error_type": "FIELDS_VALIDATION_ERROR",
+        "details": [{"message": "Given URL is wrong"}],
+    }
+    response = jsonify({"error": body})
+    response.status_code = 400
+    return response
+
+
+def _module_arg() -> str:
+    """The log type of a V3 time-log listing: ``module={"type": …}``, required."""
+    raw = request.args.get("module")
+    try:
+        kind = json.loads(raw or "")["type"]
+    except (ValueError, KeyError, TypeError):
+        abort(400, 'module={"type": "task"|"issue"|"general"} is required')
+    if kind not in LOG_TYPES:
+        abort(400, f"module type must be one of {', '.join(LOG_TYPES)}")
+    return str(kind)
+
+
+def _without_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _us(iso_date: str) -> str:
+    year, month, day = iso_date.split("-")
+    return f"{month}-{day}-{year}"
 
 
 def _pick(data: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {key: data.get(key) for key in keys}
-
-
-def _wrap(key: str, value: Any) -> dict[str, Any] | None:
-    return None if value is None else {key: value}
-
-
-def _person(person: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if person is None else {"zpuid": person.get("id"), **_pick(person, "name", "email")}
-
-
-def _fields(custom: Any) -> list[dict[str, Any]]:
-    """V3 sends custom fields as a list of one-key objects."""
-    if isinstance(custom, list):
-        return custom
-    return [{label: value} for label, value in (custom or {}).items()]
 
 
 def _paginate(items: list[T]) -> tuple[list[T], dict[str, Any]]:
@@ -627,16 +663,6 @@ def _int_arg(name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         abort(400, f"{name} must be a positive integer")
     return int(raw)
-
-
-def _ms_arg() -> datetime | None:
-    """``last_modified_time`` (epoch ms) as a datetime, if given."""
-    raw = request.args.get("last_modified_time")
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        abort(400, "last_modified_time must be epoch milliseconds")
-    return datetime.fromtimestamp(int(raw) / 1000, UTC)
 
 
 def _date_arg(name: str) -> date:

@@ -21,6 +21,7 @@ from tests.conftest import Org
 from tests.fake_portal import FakePortal
 from tests.support import wait_until
 from worker.db import Bug, Milestone, Project, Task, Tasklist, Timesheet
+from worker.portal.auth import StaticToken
 from worker.portal.client import PortalClient
 from worker.pull import PullRunner
 from worker.settings import Settings
@@ -44,7 +45,7 @@ def in_process_clients(portal: FakePortal, settings: Settings) -> Any:
         return PortalClient(
             source["base_url"],
             portal_id,
-            source.get("credentials") or {},
+            StaticToken(source["credentials"]["access_token"]),
             transport=httpx.WSGITransport(app=portal.app),
             per_page=settings.pull_per_page,
             sleep=lambda _s: None,
@@ -140,8 +141,8 @@ def counts(state: State) -> dict[str, int]:
     return {module: len(records) for module, records in state.items()}
 
 
-def project_requests(portal: FakePortal) -> Iterator[dict[str, str]]:
-    """Query strings of the project listings the portal served."""
+def timelog_requests(portal: FakePortal) -> Iterator[dict[str, str]]:
+    """Query strings of the time-log listings the portal served."""
     for method, path, query in portal.requests:
-        if method == "GET" and path.endswith("/projects"):
+        if method == "GET" and path.endswith("/timelogs"):
             yield query

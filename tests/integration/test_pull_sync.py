@@ -19,7 +19,7 @@ from tests.integration.pull_harness import (
     counts,
     expected_state,
     in_process_clients,
-    project_requests,
+    timelog_requests,
 )
 from tests.support import wait_until
 from worker.db import Project, SyncRun
@@ -132,8 +132,8 @@ def test_nothing_is_applied_while_disabled_and_enable_resumes_to_the_portals_sta
 
     synced.wait_for_state(expected_state(synced.portal))
     assert synced.api("GET", "/status").get_json()["parked_events"] == 0
-    resumed_from = [q for q in project_requests(synced.portal) if "last_modified_time" in q]
-    assert resumed_from, "the resume read projects from the watermark"
+    resumed_from = [q for q in timelog_requests(synced.portal) if q.get("fetch_by_modified_time")]
+    assert resumed_from, "the resume read time logs changed since the watermark"
 
 
 def test_instant_sync_repairs_randomly_dropped_webhooks(synced: Pulling) -> None:
@@ -319,7 +319,7 @@ def test_progress_is_visible_in_the_run_while_it_runs(
 
     assert len(seen) > 5
     assert all(reported == stored for reported, stored in seen)
-    read = [sum(m["read"] for m in counts.values()) for counts, _ in seen]
+    read = [sum(m.get("read", 0) for m in counts.values()) for counts, _ in seen]
     assert read == sorted(read) and read[0] < read[-1]
 
 
@@ -332,6 +332,7 @@ def test_a_portal_record_outside_the_contract_is_counted_and_skipped(pulling: Pu
 
     (run,) = pulling.api("GET", "/history").get_json()["items"]
     assert run["counts"]["timesheets"]["invalid"] == 1
+    assert run["counts"]["timesheets"]["invalid_fields"] == {"owner.email": 1}
     assert log["id"] not in pulling.state()["timesheets"]
 
 

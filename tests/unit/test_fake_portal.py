@@ -17,6 +17,7 @@ from tests.fake_portal import TOKEN_HEADER, FakePortal, flask_deliver
 from worker.integrations import new_webhook_secret
 
 BASE = "/api/v3/portal/portal-1"
+GENERAL = '{"type": "general"}'
 
 
 @pytest.fixture
@@ -58,49 +59,90 @@ def _collect() -> tuple[list[tuple[bytes, dict[str, str]]], Any]:
 # -- REST -------------------------------------------------------------------------------
 
 
-def test_projects_page_with_has_next_page_in_v3_shapes(
+def test_projects_are_a_bare_array_and_a_short_page_is_the_last(
     portal: FakePortal, api: httpx.Client
 ) -> None:
     # Given a seeded portal with 3 client projects and 1 without a client
     portal.seed()
 
-    # When the projects are read two per page
-    first = api.get("/projects", params={"per_page": 2}).json()
-    last = api.get("/projects", params={"per_page": 2, "page": 2}).json()
+    # When the projects are read three per page
+    first = api.get("/projects", params={"per_page": 3}).json()
+    last = api.get("/projects", params={"per_page": 3, "page": 2}).json()
 
-    # Then the pages split the four projects and say whether more follow
-    assert first["page_info"] == {"page": 1, "per_page": 2, "has_next_page": True}
-    assert last["page_info"] == {"page": 2, "per_page": 2, "has_next_page": False}
-    projects = first["projects"] + last["projects"]
-    assert len({p["id"] for p in projects}) == 4
-    sample = projects[0]
-    assert sample["status"] == {"name": "active"}
-    assert set(sample["owner"]) == {"zpuid", "name", "email"}
-    assert isinstance(sample["custom_fields"], list)
+    # Then each page is a bare array (no page_info) and the short one ends the list
+    assert isinstance(first, list) and isinstance(last, list)
+    assert (len(first), len(last)) == (3, 1)
+    sample = first[0]
+    assert sample["status"]["name"] == "Active" and sample["project_type"] == "active"
+    assert sample["budget_info"]["currency"] in ("USD", "EUR")
+    assert {"zpuid", "zuid", "email", "full_name"} <= set(sample["owner"])
     assert sample["modified_time"].endswith("Z") and "." in sample["modified_time"]
-    assert "primary_client" not in sample
-    # and the primary client is served on its own
-    clients = [api.get(f"/projects/{p['id']}/clients").json()["clients"] for p in projects]
-    assert sorted(len(c) for c in clients) == [0, 1, 1, 1]
+    assert not {"currency_code", "billing_type", "rate", "primary_client"} & set(sample)
 
 
-def test_last_modified_time_returns_records_changed_since_in_order(
+def test_project_clients_are_served_on_the_v2_path_only(
     portal: FakePortal, api: httpx.Client
 ) -> None:
-    # Given three projects, the first changed again last
-    for pid in ("P1", "P2", "P3"):
-        portal.put("projects", {"id": pid, "name": pid, "primary_client": None})
-    portal.put("projects", {"id": "P1", "name": "renamed"})
-    since = int(portal.modified_time("projects", "P3").timestamp() * 1000)
+    portal.seed()
+    ids = [p["id"] for p in api.get("/projects").json()]
 
-    # When asked for changes since P3's modification, oldest first
-    body = api.get(
-        "/projects",
-        params={"last_modified_time": since, "sort_column": "last_modified_time"},
-    ).json()
+    v3 = api.get(f"/projects/{ids[0]}/clients")
+    clients = [
+        api.get(f"http://portal.test/restapi/portal/portal-1/projects/{pid}/clients/").json()
+        for pid in ids
+    ]
 
-    # Then P3 (equal counts) and the renamed P1 come back, merged, in that order
-    assert [(p["id"], p["name"]) for p in body["projects"]] == [("P3", "P3"), ("P1", "renamed")]
+    assert v3.status_code == 400
+    assert v3.json()["error"]["title"] == "URL_RULE_NOT_CONFIGURED"
+    assert sorted(len(c["clients"]) for c in clients) == [0, 1, 1, 1]
+
+
+def test_milestones_answer_page_info_as_a_one_item_array(
+    portal: FakePortal, api: httpx.Client
+) -> None:
+    portal.seed(projects=1, without_client=0)
+    pid = next(iter(portal.records("projects")))
+
+    body = api.get(f"/projects/{pid}/milestones").json()
+
+    assert body["page_info"] == [{"page": 1, "per_page": 100, "has_next_page": False}]
+    assert all(isinstance(m["id"], int) and m["id_string"] for m in body["milestones"])
+
+
+def test_tasks_and_issues_in_v3_spellings(portal: FakePortal, api: httpx.Client) -> None:
+    portal.seed(projects=1, without_client=0)
+    pid = next(iter(portal.records("projects")))
+
+    task = api.get(f"/projects/{pid}/tasks").json()["tasks"][0]
+    issue = api.get(f"/projects/{pid}/issues").json()["issues"][0]
+    bugs = api.get(f"/projects/{pid}/bugs")
+
+    assert task["owners_and_work"]["owners"][0]["zpuid"]
+    assert task["billing_type"] in ("billable", "non_billable")
+    assert task["tasklist"]["id"] or task.get("tasklist") is None
+    assert issue["name"] == "Checkout fails on Safari" and "title" not in issue
+    assert issue["severity"] == {"id": "1", "value": "Major"}
+    assert bugs.status_code == 400
+
+
+def test_legacy_switch_answers_the_older_spellings(api: httpx.Client) -> None:
+    portal = FakePortal(legacy=True)
+    portal.seed(projects=1, without_client=0)
+    pid = next(iter(portal.records("projects")))
+    with httpx.Client(
+        transport=httpx.WSGITransport(app=portal.app),
+        base_url=f"http://portal.test{BASE}",
+        headers={"Authorization": f"Zoho-oauthtoken {portal.access_token}"},
+    ) as legacy:
+        projects = legacy.get("/projects").json()
+        bug = legacy.get(f"/projects/{pid}/bugs").json()["bugs"][0]
+        logs = legacy.get(f"/projects/{pid}/timelogs", params=_window()).json()
+
+    assert projects["page_info"]["has_next_page"] is False
+    assert projects["projects"][0]["billing_type"] and projects["projects"][0]["currency_code"]
+    assert bug["title"] == "Checkout fails on Safari"
+    entry = logs["timelogs"]["date"][0]["tasklogs"][0]
+    assert {"bill_status", "approval_status", "total_minutes"} <= set(entry)
 
 
 def test_modified_times_strictly_increase(portal: FakePortal) -> None:
@@ -111,8 +153,7 @@ def test_modified_times_strictly_increase(portal: FakePortal) -> None:
     assert portal.modified_time("users", "U2").microsecond % 1000 == 0
 
 
-def test_time_logs_page_by_entry_and_group_by_date(portal: FakePortal, api: httpx.Client) -> None:
-    # Given three logs on two dates
+def _three_general_logs(portal: FakePortal) -> date:
     portal.put("projects", {"id": "P1", "name": "P1"})
     today = datetime.now(UTC).date()
     for lid, days_ago in (("L1", 1), ("L2", 1), ("L3", 2)):
@@ -129,9 +170,18 @@ def test_time_logs_page_by_entry_and_group_by_date(portal: FakePortal, api: http
                 "name": "General work",
             },
         )
+    return today
 
-    # When read two entries per page
-    first = api.get("/projects/P1/timelogs", params=_window(per_page="2")).json()
+
+def test_time_logs_of_one_type_page_by_entry_and_group_by_date(
+    portal: FakePortal, api: httpx.Client
+) -> None:
+    # Given three general logs on two dates
+    today = _three_general_logs(portal)
+
+    # When the general logs are read two entries per page
+    first = api.get("/projects/P1/timelogs", params=_window(per_page="2", module=GENERAL)).json()
+    tasks = api.get("/projects/P1/timelogs", params=_window(module='{"type": "task"}'))
 
     # Then the page holds two entries, grouped under their one date
     assert first["page_info"]["has_next_page"] is True
@@ -139,25 +189,46 @@ def test_time_logs_page_by_entry_and_group_by_date(portal: FakePortal, api: http
     assert group["date"] == str(today - timedelta(days=1))
     assert [e["id"] for e in group["log_details"]] == ["L1", "L2"]
     entry = group["log_details"][0]
-    assert (entry["total_minutes"], entry["log_hour"]) == (90, "1:30")
-    assert entry["module_detail"] == {"id": None, "type": "general", "name": "General work"}
-    assert entry["owner"]["zpuid"] == "U1"
+    assert (entry["log_hour"], entry["billing_status"]) == ("01:30", "Billable")
+    assert entry["approval"] == {"status": "Approved"}
+    assert entry["module_detail"] == {"type": "general", "name": "General work"}
+    assert entry["owner"]["zpuid"] == "U1" and entry["last_modified_time"].endswith("Z")
+    # and there are no task logs
+    assert tasks.status_code == 204
 
 
-def test_empty_time_logs_are_204_and_a_bad_window_is_400(
+def test_one_log_is_read_at_logs_with_its_type(portal: FakePortal, api: httpx.Client) -> None:
+    _three_general_logs(portal)
+
+    found = api.get("/projects/P1/logs/L1", params={"type": "general"})
+    wrong_type = api.get("/projects/P1/logs/L1", params={"type": "task"})
+    portal.delete("timesheets", "L1")
+    gone = api.get("/projects/P1/logs/L1", params={"type": "general"})
+    old_path = api.get("/projects/P1/timelogs/L2")
+
+    assert found.status_code == 200
+    assert found.json()["time_logs"][0]["log_details"][0]["id"] == "L1"
+    assert wrong_type.status_code == gone.status_code == 404
+    assert old_path.json()["error"]["title"] == "URL_RULE_NOT_CONFIGURED"
+
+
+def test_empty_time_logs_are_204_and_a_bad_request_is_400(
     portal: FakePortal, api: httpx.Client
 ) -> None:
     portal.put("projects", {"id": "P1", "name": "P1"})
 
-    empty = api.get("/projects/P1/timelogs", params=_window())
+    empty = api.get("/projects/P1/timelogs", params=_window(module=GENERAL))
     too_long = api.get(
-        "/projects/P1/timelogs", params=_window(start_date=str(date.today() - timedelta(days=200)))
+        "/projects/P1/timelogs",
+        params=_window(start_date=str(date.today() - timedelta(days=200)), module=GENERAL),
     )
-    missing = api.get("/projects/P1/timelogs", params={"view_type": "customdate"})
+    no_window = api.get("/projects/P1/timelogs", params={"view_type": "customdate"})
+    no_module = api.get("/projects/P1/timelogs", params=_window())
 
     assert (empty.status_code, empty.content) == (204, b"")
-    assert too_long.status_code == missing.status_code == 400
+    assert too_long.status_code == no_window.status_code == no_module.status_code == 400
     assert too_long.json()["error"]["status_code"] == "400"
+    assert "module" in no_module.json()["error"]["details"][0]["message"]
 
 
 def test_requests_without_the_token_are_401_and_other_portals_404(portal: FakePortal) -> None:
@@ -171,7 +242,8 @@ def test_requests_without_the_token_are_401_and_other_portals_404(portal: FakePo
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["title"] == "INVALID_OAUTHTOKEN"
     assert anonymous.json()["error"]["error_type"] == "AUTHENTICATION"
-    assert other.status_code == 404 and other.json()["error"]["status_code"] == "404"
+    assert other.status_code == 400
+    assert other.json()["error"]["title"] == "URL_RULE_NOT_CONFIGURED"
     assert [(m, p) for m, p, _ in portal.requests] == [
         ("GET", f"{BASE}/projects"),
         ("GET", "/api/v3/portal/portal-2/projects"),
