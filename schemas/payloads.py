@@ -11,7 +11,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, NonNegativeInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    NonNegativeInt,
+    model_validator,
+)
 
 __all__ = [
     "BillingType",
@@ -49,6 +57,20 @@ BillingType = Literal[
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        """An optional field sent as "" is absent: senders that fill a body from a
+        template (Zoho's webhooks) send an empty value for a field a record lacks."""
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            key: value
+            for key, value in data.items()
+            if not (value == "" and key in fields and not fields[key].is_required())
+        }
 
 
 class UserRef(_Payload):

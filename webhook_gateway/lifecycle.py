@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from schemas.api import IntegrationEnable, IntegrationUpdate
 from webhook_gateway.auth import require
@@ -28,6 +28,7 @@ from worker.lifecycle import (
     update_settings,
 )
 from worker.sync_runs import SourceMissing
+from worker.webhook_setup import webhook_setup
 
 __all__ = ["blueprint"]
 
@@ -49,7 +50,7 @@ def patch(integration_id: str) -> Response:
     change = parse_body(IntegrationUpdate)
     with services().write() as session, _conflicts():
         integration = find_integration(session, integration_id)
-        update_settings(session, integration, change)
+        update_settings(session, integration, change, settings=services().settings)
         return jsonify(public_integration(integration))
 
 
@@ -100,6 +101,16 @@ def get_history(integration_id: str) -> Response:
     with services().read() as session:
         runs = history(session, find_integration(session, integration_id))
         return jsonify({"items": [run_view(r) for r in runs], "next_cursor": None})
+
+
+@blueprint.get("/<integration_id>/webhook-setup")
+@require("viewer")
+def get_webhook_setup(integration_id: str) -> Response:
+    """What to paste into Zoho Projects' webhook forms; the token is never shown again."""
+    base_url = services().settings.public_url or request.host_url
+    with services().read() as session:
+        setup = webhook_setup(find_integration(session, integration_id), base_url)
+    return jsonify(setup.model_dump(mode="json"))
 
 
 def _conflicts() -> AbstractContextManager[None]:

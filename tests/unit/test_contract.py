@@ -54,6 +54,19 @@ def test_integer_ids_become_strings_without_losing_digits() -> None:
     assert event_adapter.validate_python(payload).data.id == "2447529000000090001"
 
 
+def test_an_optional_field_sent_empty_is_absent() -> None:
+    # A general log filled from a webhook template: no task, no bug, no notes.
+    blanks = {"task_id": "", "bug_id": "", "notes": ""}
+    payload = {**TIMESHEET, "data": {**TIMESHEET["data"], **blanks}}
+    event = event_adapter.validate_python(payload)
+    assert (event.data.task_id, event.data.bug_id, event.data.notes) == (None, None, None)
+
+
+def test_a_required_field_sent_empty_is_still_refused_with_its_path() -> None:
+    errors = _errors({**TIMESHEET, "data": {**TIMESHEET["data"], "log_date": ""}})
+    assert [e["path"] for e in errors] == ["data.log_date"]
+
+
 def test_modified_at_is_normalised_to_utc() -> None:
     event = event_adapter.validate_python({**TIMESHEET, "modified_at": "2026-11-24T12:15:00+02:00"})
     assert event.modified_at.isoformat() == "2026-11-24T10:15:00+00:00"

@@ -135,3 +135,57 @@ def _lifecycle(
         found = _integration(session, integration_id)
         change(session, found)
         click.echo(json.dumps({"id": found.id, "status": found.status}))
+
+
+@integration.command("webhook-setup")
+@click.argument("integration_id")
+@click.option(
+    "--public-url",
+    help="The URL Zoho reaches the gateway at (default: BILLSYNC_PUBLIC_URL, else host:port).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead.")
+@click.pass_context
+def integration_webhook_setup(
+    ctx: click.Context, integration_id: str, public_url: str | None, as_json: bool
+) -> None:
+    """What to paste into Zoho Projects: per module the URL, method and body templates.
+
+    The webhook token is not shown (only its hash is kept): use the one shown at connect.
+    """
+    from worker.webhook_setup import webhook_setup
+
+    settings = settings_of(ctx)
+    base_url = public_url or settings.public_url or f"http://{settings.host}:{settings.port}"
+    sessions = ready_sessions(settings)
+    with sessions() as session:
+        setup = webhook_setup(_integration(session, integration_id), base_url)
+    if not (public_url or settings.public_url):
+        click.echo(
+            f"note: no BILLSYNC_PUBLIC_URL or --public-url; using {base_url}, which Zoho "
+            "can reach only if it is public",
+            err=True,
+        )
+    if as_json:
+        click.echo(setup.model_dump_json(indent=2))
+        return
+    click.echo(f"Integration {setup.integration_id} ({setup.verification} verification)")
+    if setup.warning:
+        click.echo(f"WARNING: {setup.warning}")
+    for module in setup.modules:
+        click.echo(f"\n== {module.module} (Zoho: {module.zoho_module}) ==")
+        click.echo(f"Where:  {module.where}")
+        click.echo(f"Method: {module.method}")
+        click.echo(f"URL:    {module.url}")
+        for name, value in module.custom_parameters.items():
+            click.echo(f"Custom parameter: {name} = {value}")
+        if module.url_with_token:
+            click.echo(f"  (or, if Preview URL shows no ?token=, URL: {module.url_with_token})")
+        for template in module.templates:
+            click.echo(f"\n-- {template.action}: {template.trigger}")
+            click.echo(template.body_template)
+            click.echo(f"required: {', '.join(template.required_fields)}")
+        for caveat in module.caveats:
+            click.echo(f"! {caveat}")
+    click.echo("\nNotes:")
+    for note in setup.notes:
+        click.echo(f"- {note}")
