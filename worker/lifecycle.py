@@ -171,6 +171,16 @@ class IntegrationStatus:
             "last_applied_at": self.last_applied_at,
             "current_run": run_view(self.current_run) if self.current_run else None,
             "last_run": run_view(self.last_run) if self.last_run else None,
+            **self._pacing(),
+        }
+
+    def _pacing(self) -> dict[str, Any]:
+        """Whether the running pull waits on the portal's request budget, and how long
+        the portal calls it still has to make take at that budget."""
+        portal = (self.current_run.counts or {}).get("portal", {}) if self.current_run else {}
+        return {
+            "throttled": bool(portal.get("throttled")),
+            "expected_seconds_left": portal.get("seconds_left"),
         }
 
 

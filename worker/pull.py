@@ -394,6 +394,7 @@ class _Pull:
         self.counts: dict[str, dict[str, Any]] = {}
         self.projects_before = set(self._live_projects())
         self.projects: list[str] = []
+        self.projects_known = False
         self.new_projects: set[str] = set()
         self.gone_projects: set[str] = set()
         # Every (project, id) a whole listing returned, for finding deletes.
@@ -403,6 +404,7 @@ class _Pull:
         self.next_checkpoint = 0.0
         # {module: [projects read, portal calls they took]}, to estimate what is left.
         self.spent: dict[Module, list[int]] = {}
+        self.parents: dict[Module, set[str | None]] = {}  # projects with tasks, with issues
 
     def run(self, client: PortalClient) -> None:
         self.client = client
@@ -417,6 +419,7 @@ class _Pull:
                 live = self._live_projects()
                 self.projects = sorted(live)
                 self.new_projects = live - self.projects_before
+                self.projects_known = True
         # The rest is read while the worker applies it; watermarks move once it is in.
         self._settle(unsettled)
         if self.target.kind != INITIAL and self.settings.pull_detect_deletes:
@@ -512,10 +515,25 @@ class _Pull:
             self.whole.add((Module.TIMESHEETS, project_id))
         else:
             windows = time_windows(since.date(), today)
+        log_types = self._log_types(project_id)
         for first, last in windows:
             yield from self.client.timelogs(
-                project_id, first, last, by_modified_time=since is not None
+                project_id, first, last, by_modified_time=since is not None, log_types=log_types
             )
+
+    def _log_types(self, project_id: str) -> list[str]:
+        """The log types worth asking for: task and issue logs only where the project
+        has tasks or issues (this run listed them whole). Each type is one call per
+        window, and many projects have no issues at all."""
+        if not self.parents:
+            for module in (Module.TASKS, Module.BUGS):
+                self.parents[module] = {p for p, _ in self.listed.get(module, set())}
+        types = [
+            log_type
+            for log_type, module in (("task", Module.TASKS), ("issue", Module.BUGS))
+            if project_id in self.parents[module]
+        ]
+        return [*types, "general"]
 
     def _message(
         self, module: Module, record: dict[str, Any], project_id: str | None, version: datetime
@@ -559,18 +577,22 @@ class _Pull:
         and the time the calls still to make take at the budget (``seconds_left``)."""
         budget = self.client.budget
         calls_left = self._calls_left()
+        seconds_left = None
+        if calls_left is not None and budget is not None:
+            seconds_left = round(budget.seconds_for(calls_left))
         self.counts["portal"] = {
             "calls": self.client.calls,
             "calls_left": calls_left,
             "throttled": bool(budget and budget.throttled),
-            "seconds_left": round(budget.seconds_for(calls_left)) if budget else None,
+            "seconds_left": seconds_left,
         }
 
-    def _calls_left(self) -> int:
+    def _calls_left(self) -> int | None:
         """Calls the remaining (module, project) reads take: as many per project as the
-        ones read so far took, and at least one per log type and window for logs."""
-        if not self.projects:
-            return 0
+        ones read so far took, and at least one per log type and window for logs.
+        None until the projects to read are known."""
+        if not self.projects_known:
+            return None
         modules = [*CHILDREN]
         if "timesheets" in self.target.modules:
             modules.append(Module.TIMESHEETS)

@@ -22,6 +22,7 @@ from tests.fake_portal import FakePortal
 from tests.support import wait_until
 from worker.db import Bug, Milestone, Project, Task, Tasklist, Timesheet
 from worker.portal.auth import StaticToken
+from worker.portal.budget import RateBudget
 from worker.portal.client import PortalClient
 from worker.pull import PullRunner
 from worker.settings import Settings
@@ -38,7 +39,9 @@ LABELS = {
 State = dict[str, dict[str, Any]]
 
 
-def in_process_clients(portal: FakePortal, settings: Settings) -> Any:
+def in_process_clients(
+    portal: FakePortal, settings: Settings, budget: RateBudget | None = None
+) -> Any:
     """A client factory that reaches the fake portal's WSGI app without sockets."""
 
     def factory(portal_id: str, source: dict[str, Any]) -> PortalClient:
@@ -47,6 +50,7 @@ def in_process_clients(portal: FakePortal, settings: Settings) -> Any:
             portal_id,
             StaticToken(source["credentials"]["access_token"]),
             transport=httpx.WSGITransport(app=portal.app),
+            budget=budget,
             per_page=settings.pull_per_page,
             sleep=lambda _s: None,
         )
@@ -142,7 +146,7 @@ def counts(state: State) -> dict[str, int]:
 
 
 def timelog_requests(portal: FakePortal) -> Iterator[dict[str, str]]:
-    """Query strings of the time-log listings the portal served."""
+    """Query strings of the time-log listings the portal served (the path as ``_path``)."""
     for method, path, query in portal.requests:
         if method == "GET" and path.endswith("/timelogs"):
-            yield query
+            yield {**query, "_path": path}

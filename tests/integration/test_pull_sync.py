@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from typing import Any
@@ -25,6 +26,7 @@ from tests.support import wait_until
 from worker.db import Project, SyncRun
 from worker.logs import JsonFormatter
 from worker.messaging.publisher import Publisher
+from worker.portal.budget import RateBudget
 from worker.pull import PullRunner
 from worker.scheduler import SyncScheduler
 from worker.settings import Settings
@@ -321,6 +323,55 @@ def test_progress_is_visible_in_the_run_while_it_runs(
     assert all(reported == stored for reported, stored in seen)
     read = [sum(m.get("read", 0) for m in counts.values()) for counts, _ in seen]
     assert read == sorted(read) and read[0] < read[-1]
+
+
+def test_a_pull_paced_by_the_request_budget_shows_throttled_and_the_time_left(
+    pulling: Pulling, publisher: Publisher, settings: Settings
+) -> None:
+    # Given a budget of 5 calls a minute, on a clock the pull's waits move forward
+    now = [0.0]
+    budget = RateBudget(5, 60, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    statuses: list[dict[str, Any]] = []
+    pulling.runner = PullRunner(
+        pulling.sessions,
+        publisher,
+        settings,
+        client_factory=in_process_clients(pulling.portal, settings, budget),
+        on_progress=lambda _run, _counts: statuses.append(pulling.api("GET", "/status").get_json()),
+    )
+
+    # When the initial sync runs
+    pulling.connect()
+    assert pulling.run_pending() == "succeeded"
+
+    # Then the status said it was throttled, with the time its calls still take
+    throttled = [s for s in statuses if s["throttled"]]
+    assert throttled, "the budget held the pull back"
+    left = [s["expected_seconds_left"] for s in throttled if s["expected_seconds_left"] is not None]
+    assert left[0] > left[-1] >= 0
+    # and the portal never saw more calls than the budget allows
+    assert len(pulling.portal.requests) <= 5 + now[0] * 5 / 60
+    (run,) = pulling.api("GET", "/history").get_json()["items"]
+    assert run["counts"]["portal"]["calls"] == len(pulling.portal.requests)
+    assert pulling.api("GET", "/status").get_json()["throttled"] is False
+
+
+def test_issue_logs_are_not_asked_for_where_a_project_has_no_issues(pulling: Pulling) -> None:
+    # Given a project whose only issue was deleted in the portal
+    bug = next(iter(pulling.portal.records("bugs").values()))
+    pulling.portal.delete("bugs", bug["id"])
+    pulling.connect()
+
+    assert pulling.run_pending() == "succeeded"
+
+    # Then its time logs were read for tasks and general logs only, and all synced
+    asked = [
+        json.loads(query["module"])["type"]
+        for query in timelog_requests(pulling.portal)
+        if f"/projects/{bug['project_id']}/" in query.get("_path", "")
+    ]
+    assert asked and "issue" not in asked and {"task", "general"} <= set(asked)
+    pulling.wait_for_state(expected_state(pulling.portal))
 
 
 def test_a_portal_record_outside_the_contract_is_counted_and_skipped(pulling: Pulling) -> None:

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -149,16 +149,22 @@ class PortalClient:
                 self._paths[module] = self._paths[module][1:]
 
     def timelogs(
-        self, project_id: str, start: date, end: date, *, by_modified_time: bool
+        self,
+        project_id: str,
+        start: date,
+        end: date,
+        *,
+        by_modified_time: bool,
+        log_types: Sequence[str] = LOG_TYPES,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of one project's time logs in a window of at most six months.
 
-        Read once per log type (task, issue, general). By modification date with
+        Read once per log type (task, issue, general: ``log_types``). By modification date with
         ``by_modified_time``, else by log date. Day groups are flattened: each log
         carries its own ``date`` and, when the portal left it out, the type it was
         listed under as ``module_detail.type``.
         """
-        for log_type in LOG_TYPES:
+        for log_type in log_types:
             params: dict[str, Any] = {
                 "module": json.dumps({"type": log_type}),
                 "view_type": "customdate",
