@@ -28,6 +28,7 @@ __all__ = [
     "FieldMapping",
     "Grouping",
     "InvoiceUserCreate",
+    "ProjectBillingSet",
     "ProjectCreate",
     "IntegrationCreate",
     "IntegrationCreated",
@@ -248,6 +249,22 @@ class RateSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rate: Decimal | None = Field(ge=0, max_digits=18, decimal_places=6)
+
+
+class ProjectBillingSet(BaseModel):
+    """PATCH /api/v1/projects/<id>: the invoicing side's rate and billing method (win
+    over the portal's; null falls back to it; a field left out is left as it is)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=6)
+    billing_type: BillingType | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ProjectBillingSet:
+        if not self.model_fields_set:
+            raise ValueError("give rate and/or billing_type")
+        return self
 
 
 class ExpenseCreate(BaseModel):

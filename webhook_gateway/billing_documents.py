@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from schemas.api import (
     ExpenseCreate,
     ExpenseUpdate,
+    ProjectBillingSet,
     QuoteCreate,
     QuoteUpdate,
     RateSet,
@@ -46,8 +47,23 @@ blueprint = Blueprint("billing_documents", __name__, url_prefix="/api/v1")
 
 @blueprint.patch("/projects/<int:project_id>")
 @require("admin")
-def patch_project_rate(project_id: int) -> Response:
-    return _set_rate(Project, project_id, "project", "invoice_rate")
+def patch_project_billing(project_id: int) -> Response:
+    """A project's rate and billing method on the invoicing side (Zoho's V3 API shows
+    neither); what the body leaves out stays as it is."""
+    body = parse_body(ProjectBillingSet)
+    with services().write() as session, refusals():
+        project = owned(session, Project, project_id, principal().organization_id, "project")
+        if "rate" in body.model_fields_set:
+            project.invoice_rate = body.rate
+        if "billing_type" in body.model_fields_set:
+            project.invoice_billing_type = body.billing_type
+        return jsonify(
+            {
+                "id": project.id,
+                "rate": _text(project.invoice_rate),
+                "billing_type": project.invoice_billing_type,
+            }
+        )
 
 
 @blueprint.patch("/tasks/<int:task_id>")

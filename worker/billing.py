@@ -1,9 +1,10 @@
 """Billing synced time: invoices for a project (or chosen milestones, task lists, tasks),
 exact un-invoicing on void, and the unbilled summary.
 
-Billing methods (the project's ``billing_type``): fixed cost for the project (the
-fixed amount, no hours), project hours (the project's rate), task hours (each
-task's rate), staff hours (each staff user's rate). Amounts are ``Decimal`` in the
+Billing methods (the project's ``billing_type``, set on the invoicing side or else
+from the portal, else project hours): fixed cost for the project (the fixed amount,
+no hours), project hours (the project's rate), task hours (each task's rate), staff
+hours (each staff user's rate). Amounts are ``Decimal`` in the
 customer's currency, rounded half-up to its minor unit (babel's currency data)
 at line level. Creating an invoice locks the organization's row, so concurrent
 requests are serialized and never bill a timesheet twice; each line records the
@@ -47,6 +48,7 @@ from worker.errors import Conflict
 from worker.ownership import owned
 
 __all__ = [
+    "billing_method",
     "GROUPINGS",
     "currency_of",
     "next_number",
@@ -99,6 +101,11 @@ class InvoiceRequest:
     fixed_amount: Decimal | None = None  # fixed-cost projects: a part of the fixed amount
 
 
+def billing_method(project: Project) -> str:
+    """The invoicing side's method wins over the portal's (V3 shows none at all)."""
+    return project.invoice_billing_type or project.billing_type or PROJECT_HOURS
+
+
 def round_money(amount: Decimal, currency_code: str) -> Decimal:
     """Half-up to the currency's minor unit (JPY 0 digits, KWD 3, most 2)."""
     exponent = Decimal(1).scaleb(-get_currency_precision(currency_code))
@@ -118,7 +125,7 @@ def create_invoice(session: Session, organization_id: str, request: InvoiceReque
     )
     project = project_of(session, organization_id, request.project_id)
     currency = currency_of(session, project)
-    billing_type = project.billing_type or PROJECT_HOURS
+    billing_type = billing_method(project)
     invoice = Invoice(
         organization_id=organization_id,
         project_id=project.id,
@@ -365,7 +372,7 @@ def unbilled_summary(session: Session, organization_id: str, project_id: int) ->
     project = project_of(session, organization_id, project_id)
     currency = currency_of(session, project)
     timesheets = _unbilled(session, project, Scope(), lock=False)
-    billing_type = project.billing_type or PROJECT_HOURS
+    billing_type = billing_method(project)
     pricing = _Pricing.load(session, project, billing_type, timesheets)
 
     def summarize(key: Callable[[Timesheet], Any], name: Callable[[Timesheet], str]) -> list[Any]:

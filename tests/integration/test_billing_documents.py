@@ -6,14 +6,16 @@ import json
 import subprocess
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from tests.conftest import Org
 from tests.integration.sync_harness import Sync
 from tests.portal import project, task, timesheet
-from worker.db import Project, Task, Timesheet
+from worker.db import Project, StaffUser, Task, Timesheet
 from worker.recurring import create_recurring, run_due
 
 
@@ -116,6 +118,39 @@ def test_a_rate_set_on_the_invoicing_side_wins_over_the_portals(
     invoice = client.post(project_url(sync, "/invoices"), json={}, headers=org.auth()).get_json()
 
     assert invoice["total"] == "90.00"
+
+
+def test_a_billing_method_set_on_the_invoicing_side_wins_and_null_falls_back(
+    sync: Sync, client: FlaskClient, org: Org
+) -> None:
+    # Given a project the portal bills by project hours (V3 shows no method at all)
+    sync.apply(project(rate="100"), timesheet("L1", minutes=60))
+    with sync.sessions.begin() as session:
+        staff = session.scalars(select(StaffUser)).one()
+        staff.rate = Decimal("150")
+    url = f"/api/v1/projects/{sync.row(Project, 'P1').id}"
+
+    # When the invoicing side bills it by staff hours
+    changed = client.patch(url, json={"billing_type": "based_on_staff_hours"}, headers=org.auth())
+    summary = client.get(project_url(sync, "/unbilled"), headers=org.auth()).get_json()
+
+    # Then the staff rate prices the hour, and the project's rate was left alone
+    assert changed.get_json() == {"id": 1, "rate": None, "billing_type": "based_on_staff_hours"}
+    assert (summary["billing_type"], summary["amount"]) == ("based_on_staff_hours", "150.00")
+    # and null hands the choice back to the portal
+    client.patch(url, json={"billing_type": None}, headers=org.auth())
+    back = client.get(project_url(sync, "/unbilled"), headers=org.auth()).get_json()
+    assert (back["billing_type"], back["amount"]) == ("based_on_project_hours", "100.00")
+
+
+def test_a_project_patch_without_a_field_is_refused(
+    sync: Sync, client: FlaskClient, org: Org
+) -> None:
+    sync.apply(project())
+    url = f"/api/v1/projects/{sync.row(Project, 'P1').id}"
+    assert client.patch(url, json={}, headers=org.auth()).status_code == 422
+    bad = client.patch(url, json={"billing_type": "hourly"}, headers=org.auth())
+    assert bad.status_code == 422
 
 
 def test_billing_run_due_from_the_cli_is_idempotent(

@@ -80,8 +80,9 @@ class Project(SyncedRecord, Base):
     custom_fields: Mapped[dict[str, Any] | None]
     standalone: Mapped[bool] = mapped_column(default=False)
     crm_id: Mapped[str | None] = mapped_column(String(64))
-    # Set on the invoicing side; wins over the portal's rate and syncs never touch it.
+    # Set on the invoicing side; win over the portal's and syncs never touch them.
     invoice_rate: Mapped[Decimal | None]
+    invoice_billing_type: Mapped[str | None] = mapped_column(String(32))
 
 
 class _ProjectChild:
