@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Org, make_org
 from tests.fake_portal import FakePortal, flask_deliver
+from tests.fake_portal_shapes import log_type
 from tests.integration.pull_harness import (
     Pulling,
     counts,
@@ -99,6 +100,24 @@ def test_initial_sync_reaches_the_portals_state_and_goes_active(pulling: Pulling
     assert all(status["modules"][m]["last_sync_time"] for m in expected)
 
 
+def test_a_portal_answering_in_the_older_spellings_syncs_the_same(
+    pulling: Pulling, publisher: Publisher, settings: Settings
+) -> None:
+    legacy = FakePortal(legacy=True)
+    legacy.seed(projects=3, tasks_per_project=3, logs_per_task=2, users=3, without_client=1)
+    pulling.portal = legacy
+    pulling.runner = PullRunner(
+        pulling.sessions, publisher, settings, client_factory=in_process_clients(legacy, settings)
+    )
+    pulling.connect()
+
+    assert pulling.run_pending() == "succeeded"
+
+    assert pulling.state() == expected_state(legacy)
+    (run,) = pulling.api("GET", "/history").get_json()["items"]
+    assert all(figures.get("invalid", 0) == 0 for figures in run["counts"].values())
+
+
 def test_history_counts_what_the_initial_sync_read_from_the_portal(synced: Pulling) -> None:
     (run,) = synced.api("GET", "/history").get_json()["items"]
 
@@ -153,6 +172,25 @@ def test_instant_sync_repairs_randomly_dropped_webhooks(synced: Pulling) -> None
     assert synced.run_pending() == "succeeded"
 
     synced.wait_for_state(expected_state(synced.portal))
+
+
+def test_a_time_log_deleted_in_the_portal_is_deleted_by_the_next_sync(synced: Pulling) -> None:
+    # Given a synced log deleted in the portal while its webhook was lost
+    synced_logs = synced.state()["timesheets"]
+    log = next(t for t in synced.portal.records("timesheets").values() if t["id"] in synced_logs)
+    synced.portal.delete("timesheets", log["id"])
+    synced.portal.requests.clear()
+
+    # When an instant sync runs
+    synced.api("POST", "/sync")
+    assert synced.run_pending() == "succeeded"
+
+    # Then the deletion was confirmed at /logs/{id} with the log's type, and applied
+    asked = [q for _, path, q in synced.portal.requests if path.endswith(f"/logs/{log['id']}")]
+    assert asked == [{"type": log_type(log)}]
+    synced.wait_for_state(expected_state(synced.portal))
+    (latest, *_) = synced.api("GET", "/history").get_json()["items"]
+    assert latest["counts"]["timesheets"]["deleted"] == 1
 
 
 def test_reordered_and_duplicated_webhooks_reach_the_portals_state(synced: Pulling) -> None:
