@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,23 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas.api import WebhookSetup, WebhookTemplate
 from tests.conftest import Connected, Org, make_org
 from tests.support import BrokerProbe, wait_until
+from tests.webhook_templates import fill
 from webhook_gateway import create_app
 from worker.messaging.publisher import Publisher
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = {
-    "text": "Website redesign",
-    "email": "ana@example.com",
-    "date": "2026-11-24",
-    "datetime": "2026-11-24T10:15:00Z",
-    "minutes": "90",
-    "decimal": "120.50",
-    "boolean": "true",
-    "currency": "USD",
-}
-# Fields a record may lack, left out as the admin is told to when Zoho would send them empty.
+# Fields a record lacks: Zoho's picker sends them empty, and billsync takes them as absent.
 UNUSED = ("data.bug_id", "data.milestone_id", "data.tasklist_id")
 
 
@@ -59,27 +49,6 @@ def get_setup(client: FlaskClient, org: Org, integration_id: str) -> WebhookSetu
 def template(setup: WebhookSetup, module: str, action: str) -> WebhookTemplate:
     chosen = next(m for m in setup.modules if m.module == module)
     return next(t for t in chosen.templates if t.action == action)
-
-
-def fill(chosen: WebhookTemplate, *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
-    """What Zoho would send: each placeholder replaced by the record's value, as text."""
-    text = chosen.body_template
-    for item in chosen.fields:
-        if item.kind == "id":
-            value = "24475290000" + str(sum(map(ord, item.placeholder)))
-        elif item.kind == "choice":
-            value = item.allowed[0]
-        else:
-            value = SAMPLES[item.kind]
-        text = text.replace(item.placeholder, value)
-    event: dict[str, Any] = json.loads(text)
-    for path in leave_out:
-        *parents, last = path.split(".")
-        node = event
-        for part in parents:
-            node = node[part]
-        node.pop(last, None)
-    return event
 
 
 def post_as_zoho(client: FlaskClient, setup: WebhookSetup, token: str, event: Any) -> Any:
@@ -186,7 +155,7 @@ def test_filled_templates_are_applied_like_any_webhook(
 ) -> None:
     setup = get_setup(client, org, zoho[0])
     project, task, log = (
-        fill(template(setup, name, "created"), leave_out=UNUSED)
+        fill(template(setup, name, "created"), empty=UNUSED)
         for name in ("projects", "tasks", "timesheets")
     )
 

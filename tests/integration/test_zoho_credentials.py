@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from pydantic import SecretStr
@@ -20,26 +18,11 @@ from worker.messaging.publisher import Publisher
 from worker.pull import PullRunner
 from worker.settings import Settings
 
-KEY = Fernet.generate_key().decode()
 SECRETS = {
     "client_id": "1000.CLIENTID",
     "client_secret": "secret-client-secret-789",
     "refresh_token": "1000.secret-refresh-token.def456",
 }
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    """The suite's settings with a credential key (PostgreSQL refuses to run without one)."""
-    return Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        broker_url=broker_url,
-        credential_key=KEY,
-        publish_max_retries=1,
-        publish_confirm_timeout_seconds=2,
-        publish_connect_timeout_seconds=1,
-    )
 
 
 def connect(client: FlaskClient, org: Org, **source: Any) -> str:

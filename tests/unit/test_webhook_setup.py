@@ -20,6 +20,7 @@ from schemas.payloads import (
     TimesheetData,
     UserData,
 )
+from tests.webhook_templates import fill
 from worker.db import Integration
 from worker.webhook_setup import webhook_setup
 
@@ -42,17 +43,6 @@ ZOHO_NAMES = {
     "bugs": "Issues",
     "users": "Users",
     "timesheets": "Time Logs",
-}
-SAMPLES = {
-    "id": "2447529000000057232",
-    "text": "Website redesign",
-    "email": "ana@example.com",
-    "date": "2026-11-24",
-    "datetime": "2026-11-24T10:15:00Z",
-    "minutes": "90",
-    "decimal": "120.50",
-    "boolean": "true",
-    "currency": "USD",
 }
 
 
@@ -79,16 +69,6 @@ def template(name: str, action: str) -> WebhookTemplate:
 
 def all_templates() -> list[tuple[str, WebhookTemplate]]:
     return [(m.module, t) for m in setup().modules for t in m.templates]
-
-
-def fill(chosen: WebhookTemplate) -> dict[str, Any]:
-    """Put a value of the field's kind where Zoho's field picker would insert one."""
-    text = chosen.body_template
-    for item in chosen.fields:
-        value = item.allowed[0] if item.kind == "choice" else SAMPLES[item.kind]
-        text = text.replace(item.placeholder, value)
-    filled: dict[str, Any] = json.loads(text)
-    return filled
 
 
 def required_paths(model: type[BaseModel], prefix: str = "data") -> set[str]:
