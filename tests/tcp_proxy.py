@@ -1,4 +1,4 @@
-"""A TCP proxy the tests can cut, to make a real broker unreachable on demand."""
+"""A TCP proxy the tests can cut or partition, to make a real server unreachable on demand."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ class TcpProxy:
         self._open = True
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._partitioned = threading.Event()  # set: forwarding; clear: partitioned
+        self._partitioned.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def __enter__(self) -> TcpProxy:
@@ -34,6 +36,7 @@ class TcpProxy:
     def cut(self) -> None:
         """Close every forwarded connection; new ones are closed at once."""
         self._open = False
+        self._partitioned.set()  # a reset ends a partition: the closes get through
         with self._lock:
             for sock in self._sockets:
                 try:
@@ -43,8 +46,15 @@ class TcpProxy:
                 sock.close()
             self._sockets.clear()
 
+    def partition(self) -> None:
+        """A silent partition: nothing is forwarded and nothing is closed, so each side
+        waits on a connection that looks open (a half-open network). New connections
+        are accepted and hang too."""
+        self._partitioned.clear()
+
     def restore(self) -> None:
         self._open = True
+        self._partitioned.set()
 
     def close(self) -> None:
         self.cut()
@@ -69,19 +79,23 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._partitioned.wait()  # held while partitioned: the bytes are "in flight"
                 sink.sendall(data)
         except OSError:
             pass
         finally:
+            self._partitioned.wait()  # a close does not cross a partition either
             for sock in (source, sink):
+                # shutdown first: the other direction's thread still blocks in recv() on
+                # these sockets, and a bare close() would not send the FIN until it returns.
                 try:
-                    sock.close()
+                    sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                sock.close()
 
 
 def broker_through_proxy(settings: Settings) -> tuple[TcpProxy, Settings]:

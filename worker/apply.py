@@ -9,6 +9,23 @@ rest where it is newer than the stored version (deletes become tombstones). Modu
 go in dependency order, and records that were refused only because a dependency was
 missing are applied from their kept payload as soon as that dependency is written.
 The consumer commits, then acks.
+
+What holds with any number of workers applying batches at once:
+
+- **Exactly-once effect.** Each (integration, event id) is claimed in the
+  processed-event ledger in the same transaction as its effect, so a redelivered or
+  resent event, or one taken by two workers, changes nothing the second time.
+- **Newest version wins, not arrival order.** Per record the stored version only
+  moves forward (``source_modified_at``, a delete winning a tie), in the upsert's own
+  ``WHERE``; an older event arriving later is ``stale``. Order between records is not
+  kept and need not be.
+- **Nothing waits for a dependency that is there.** Dependency locks
+  (``worker.writers.locks``) make a refusal for a missing project, task or bug and
+  the writing of that record see each other, whichever commits first; the refusal is
+  healed by the writer, or never made.
+- **Errors are resolved by version.** Applying a version resolves only the error-summary
+  rows about that version or older, checked in the ``UPDATE`` itself, so a newer
+  refusal committed meanwhile by another worker stays open.
 """
 
 from __future__ import annotations
@@ -17,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas import Module, QueueMessage, event_adapter
@@ -25,12 +42,18 @@ from schemas.envelope import DeletedEvent
 from worker.activity import APPLIED, PARKED, REFUSED, SKIPPED, record_activity
 from worker.db import Integration, ParkedEvent, SyncError
 from worker.db.base import utcnow
-from worker.error_summary import open_waiting, record_refusals, resolve_records
+from worker.error_summary import (
+    open_waiting,
+    record_refusals,
+    resolve_records,
+    resolve_unchanged,
+)
 from worker.integrations import DISABLED
 from worker.rows import MODELS, RELATIONS, RowContext
 from worker.upsert import claim_events, insert_missing
 from worker.writers.children import write_children
 from worker.writers.common import BatchContext, Key, ModuleResult, backfill_links, record_key
+from worker.writers.locks import DependencyLocks
 from worker.writers.projects import link_clients, write_projects
 from worker.writers.timesheets import write_timesheets
 from worker.writers.users import write_users
@@ -82,6 +105,9 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
     batch = BatchContext(session, live)
     status = [SKIPPED] * len(messages)
     _park(session, messages, paused, status)
+    # Before the claim and every lookup, in one sorted go (see worker.writers.locks).
+    locks = DependencyLocks(session)
+    locks.take(m for m in messages if m.integration_id in live)
     fresh = _claim(batch, messages, status)
 
     written: dict[Module, set[Key]] = {}
@@ -96,6 +122,7 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
             link_clients(
                 batch, [messages[i] for i in indexes if winners.get(_key(messages[i])) != i]
             )
+        locks.take(healing)  # healed records may be waited for in turn
         refusals_before = len(batch.refusals)
         batch_messages = [messages[i] for i in winners.values()] + healing
         result = WRITERS[module](batch, batch_messages)
@@ -255,13 +282,10 @@ def _settle_heal_attempts(
         if key in waiting and waiting[key][1].reason == r.reason.code:
             continue
         if key in waiting:
-            superseded.append(waiting[key][1].id)
+            superseded.append(waiting[key][1])
         kept.append(r)
     batch.refusals[since:] = kept
-    if superseded:
-        batch.session.execute(
-            update(SyncError).where(SyncError.id.in_(superseded)).values(resolved=True)
-        )
+    resolve_unchanged(batch.session, superseded)
 
 
 def _backfill(batch: BatchContext, module: Module, applied: set[Key]) -> None:

@@ -4,16 +4,30 @@ Message outcomes (every delivery ends in exactly one):
 
 - **ack** after the transaction that applied it committed, whatever it found
   (applied, stale, duplicate, or skipped for a deleted integration).
-- **retry**: when applying fails, the batch is rolled back and its messages are
-  tried one by one; a message that still fails stays unacked and is tried again
+- **wait for the database**: when applying fails because the database could not do
+  the work (unreachable, connection lost, lock or statement timeout, deadlock:
+  ``worker.db.session.is_unavailable``, or any failure while a ``SELECT 1`` probe
+  fails too), the whole batch is kept unacked and no new batch is started; the
+  database is probed with a capped, doubling back-off and the batch is applied again
+  once it answers. No event spends an attempt on this and none is dead-lettered for
+  it; at most ``prefetch`` messages wait. Logged at WARNING once per outage, with its
+  duration, when the first transaction commits again
+  (``billsync_database_outages_total``, ``billsync_database_outage_seconds_total``).
+- **retry**: when applying fails otherwise, the batch is rolled back and its messages
+  are tried one by one; a message that still fails stays unacked and is tried again
   after an exponential, jittered back-off (``retry_base_seconds`` doubling, capped
-  at ``retry_max_seconds``), up to ``apply_max_attempts``.
+  at ``retry_max_seconds``), up to ``apply_max_attempts``: only failures of the event
+  itself count.
 - **dead-letter**: after the last attempt, or at once for a body that is not a
   valid ``QueueMessage`` (nothing is ever acked and dropped), the original body is
   republished to ``billsync.dead-letter`` with the error in its headers, and only
   acked once that publish was confirmed.
 - **crash**: unacked messages are redelivered by the broker; a message that kills
   the worker every time is dead-lettered by the quorum queue's delivery limit.
+
+Delivery is at least once; the processed-event ledger makes the effect exactly once
+(see ``worker.apply``), so a batch applied again after a lost commit reply is a
+no-op for what did commit.
 """
 
 from __future__ import annotations
@@ -37,10 +51,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage
 from worker.apply import Outcome, apply_batch
+from worker.db.session import database_reachable, is_unavailable
 from worker.errors import BrokerUnavailable, PermanentError, UndecodableMessage
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import Topology
-from worker.metrics import APPLY_SECONDS, EVENTS, count_outcomes
+from worker.metrics import (
+    APPLY_SECONDS,
+    DATABASE_OUTAGE_SECONDS,
+    DATABASE_OUTAGES,
+    EVENTS,
+    count_outcomes,
+)
 from worker.settings import Settings
 
 __all__ = ["ApplyConsumer"]
@@ -57,8 +78,19 @@ class _Held:
     due: float
     seq: int
     message: Message = field(compare=False)
-    attempts: int = field(compare=False)
+    attempts: int = field(compare=False)  # attempts already spent
     first_failure: str = field(compare=False)
+
+
+@dataclass
+class _Outage:
+    """The database could not do the work: nothing is applied until a probe answers."""
+
+    since: float
+    cause: str
+    delay: float
+    due: float
+    reachable: bool = False  # a probe answered; the next transaction may go
 
 
 class ApplyConsumer(ConsumerMixin):
@@ -84,6 +116,7 @@ class ApplyConsumer(ConsumerMixin):
         self._pending_since = 0.0
         self._held: list[_Held] = []
         self._seq = itertools.count()
+        self._outage: _Outage | None = None
 
     def close(self) -> None:
         """Release the broker connections (after ``run`` returned)."""
@@ -123,7 +156,7 @@ class ApplyConsumer(ConsumerMixin):
             for _ in range(limit) if limit else itertools.count():
                 if self.should_stop:
                     break
-                wait = 0.001 if self._pending else min(safety_interval, self._next_due())
+                wait = self._wait(safety_interval)
                 try:
                     conn.drain_events(timeout=wait)
                 except TimeoutError:
@@ -138,6 +171,16 @@ class ApplyConsumer(ConsumerMixin):
                 self._retry_due()
                 yield
             self._flush()
+
+    def _wait(self, safety_interval: float) -> float:
+        """How long to wait for the broker: short while a batch is open, unless the
+        database is down, then until the next probe."""
+        outage = self._outage
+        if outage is not None and not outage.reachable:
+            return max(0.001, min(safety_interval, outage.due - time.monotonic()))
+        if self._pending:
+            return 0.001
+        return min(safety_interval, self._next_due())
 
     # batching ---------------------------------------------------------------
 
@@ -155,7 +198,10 @@ class ApplyConsumer(ConsumerMixin):
         return age_ms >= self._settings.batch_max_wait_ms
 
     def _flush(self) -> None:
-        batch, self._pending = self._pending, []
+        if not self._pending or not self._database_ready():
+            return
+        size = self._settings.batch_size
+        batch, self._pending = self._pending[:size], self._pending[size:]
         decoded: list[tuple[Message, QueueMessage]] = []
         for message in batch:
             try:
@@ -167,11 +213,21 @@ class ApplyConsumer(ConsumerMixin):
         started = time.monotonic()
         try:
             outcomes = self._apply([qm for _, qm in decoded])
-        except Exception:
+        except Exception as exc:
+            if self._unavailable(exc):
+                # Kept whole and unacked, ahead of what arrived since: retried as a batch.
+                self._pending = [m for m, _ in decoded] + self._pending
+                self._enter_outage(exc)
+                return
             log.warning("batch of %d failed; applying one by one", len(decoded), exc_info=True)
-            for message, queue_message in decoded:
+            for index, (message, queue_message) in enumerate(decoded):
+                if self._outage is not None and not self._outage.reachable:
+                    # The database went away meanwhile: the untried rest waits as a batch.
+                    self._pending = [m for m, _ in decoded[index:]] + self._pending
+                    return
                 self._apply_alone(message, queue_message, attempts=1, first_failure=_now())
             return
+        self._recovered()
         self._settle([m for m, _ in decoded], outcomes, started)
 
     def _apply(self, messages: Sequence[QueueMessage]) -> list[Outcome]:
@@ -207,7 +263,7 @@ class ApplyConsumer(ConsumerMixin):
         if self._on_outcomes is not None:
             self._on_outcomes(outcomes)
 
-    # retries and dead letters ----------------------------------------------
+    # retries ----------------------------------------------------------------
 
     def _apply_alone(
         self, message: Message, queue_message: QueueMessage, attempts: int, first_failure: str
@@ -218,15 +274,20 @@ class ApplyConsumer(ConsumerMixin):
         except PermanentError as exc:
             self._dead_letter(message, exc, attempts, first_failure)
         except Exception as exc:
-            if attempts >= self._settings.apply_max_attempts:
+            if self._unavailable(exc):
+                self._enter_outage(exc)
+                self._hold(message, attempts - 1, first_failure)  # this attempt is not spent
+            elif attempts >= self._settings.apply_max_attempts:
                 self._dead_letter(message, exc, attempts, first_failure)
             else:
                 self._hold(message, attempts, first_failure)
         else:
+            self._recovered()
             self._settle([message], outcomes, started)
 
     def _hold(self, message: Message, attempts: int, first_failure: str) -> None:
-        base = self._settings.retry_base_seconds * (2 ** (attempts - 1))
+        """Keep ``message`` unacked until its next attempt; ``attempts`` were spent."""
+        base = self._settings.retry_base_seconds * (2 ** max(0, attempts - 1))
         delay = min(self._settings.retry_max_seconds, base) * random.uniform(0.5, 1.0)
         heapq.heappush(
             self._held,
@@ -241,6 +302,8 @@ class ApplyConsumer(ConsumerMixin):
     def _retry_due(self) -> None:
         now = time.monotonic()
         while self._held and self._held[0].due <= now:
+            if not self._database_ready():
+                return
             held = heapq.heappop(self._held)
             try:
                 queue_message = QueueMessage.model_validate_json(held.message.body)
@@ -248,6 +311,58 @@ class ApplyConsumer(ConsumerMixin):
                 self._dead_letter(held.message, UndecodableMessage(str(exc)), held.attempts)
                 continue
             self._apply_alone(held.message, queue_message, held.attempts + 1, held.first_failure)
+
+    # database outages -------------------------------------------------------
+
+    def _unavailable(self, exc: BaseException) -> bool:
+        """The failure is the database's, not the events': known transient errors, and
+        anything else while the database does not even answer a probe."""
+        return is_unavailable(exc) or not database_reachable(self._sessions)
+
+    def _enter_outage(self, exc: BaseException | None) -> None:
+        """Start an outage, or back off further in the current one."""
+        now = time.monotonic()
+        cap = min(self._settings.retry_max_seconds, self._settings.db_outage_probe_max_seconds)
+        outage = self._outage
+        if outage is None:
+            cause = f"{type(exc).__name__}: {exc}"[:500] if exc is not None else "unknown"
+            log.info("database unavailable, holding the batch: %s", cause)
+            delay = min(cap, self._settings.retry_base_seconds)
+            outage = self._outage = _Outage(since=now, cause=cause, delay=delay, due=now)
+        else:
+            outage.delay = min(cap, max(outage.delay * 2, self._settings.retry_base_seconds))
+        outage.due = now + outage.delay * random.uniform(0.5, 1.0)
+        outage.reachable = False
+
+    def _database_ready(self) -> bool:
+        """May a transaction be tried now? During an outage: once the back-off has passed
+        and a probe answered."""
+        outage = self._outage
+        if outage is None or outage.reachable:
+            return True
+        if time.monotonic() < outage.due:
+            return False
+        if database_reachable(self._sessions):
+            outage.reachable = True
+            return True
+        self._enter_outage(None)
+        return False
+
+    def _recovered(self) -> None:
+        """A transaction committed: an outage in progress is over (logged once, here)."""
+        outage, self._outage = self._outage, None
+        if outage is None:
+            return
+        seconds = time.monotonic() - outage.since
+        DATABASE_OUTAGES.inc()
+        DATABASE_OUTAGE_SECONDS.inc(seconds)
+        log.warning(
+            "database available again after %.1f s; held batches applied, no attempts spent",
+            seconds,
+            extra={"fields": {"outage_seconds": round(seconds, 3), "cause": outage.cause}},
+        )
+
+    # dead letters -----------------------------------------------------------
 
     def _dead_letter(
         self, message: Message, exc: BaseException, attempts: int, first_failure: str = ""

@@ -1,7 +1,9 @@
 """The error summary: one row per (integration, module, record, reason), never a silent drop.
 
 A repeated refusal bumps ``count`` and ``last_seen`` and keeps the latest payload;
-applying or deleting the record later marks its open rows resolved.
+applying or deleting the record later marks its open rows resolved. Resolving is a
+compare-and-set on the row's version, never a read followed by an update, so two
+workers deciding about the same record at once leave the newest refusal open.
 """
 
 from __future__ import annotations
@@ -11,15 +13,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.db import SyncError
-from worker.db.base import utcnow
+from worker.db.base import UTCDateTime, utcnow
 from worker.rules.reasons import Reason
 
-__all__ = ["Refusal", "list_errors", "open_waiting", "record_refusals", "resolve_records"]
+__all__ = [
+    "Refusal",
+    "list_errors",
+    "open_waiting",
+    "record_refusals",
+    "resolve_records",
+    "resolve_unchanged",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -112,26 +121,48 @@ def resolve_records(
     Called with the versions just written (``inclusive``: their own errors go too) and
     with the versions just refused (not inclusive: only errors of older versions go; the
     refusal itself is recorded after). An error about a newer version stays open.
+
+    One compare-and-set ``UPDATE``: the version test is in its ``WHERE``, which
+    PostgreSQL re-checks on the row's latest version after waiting for a concurrent
+    writer, so a newer refusal another worker just recorded is never resolved here.
     """
     if not decided:
         return
-    applied = decided
-    open_rows = session.execute(
-        select(SyncError.id, SyncError.source_id, SyncError.version).where(
+    table: Any = SyncError
+    unbounded = [s for s, v in decided.items() if v is None]
+    limits = {s: literal(v, UTCDateTime()) for s, v in decided.items() if v is not None}
+    covered = [or_(table.version.is_(None), table.source_id.in_(unbounded))]
+    if limits:
+        limit = case(limits, value=table.source_id)
+        covered.append(table.version <= limit if inclusive else table.version < limit)
+    session.execute(
+        update(SyncError)
+        .where(
             SyncError.integration_id == integration_id,
             SyncError.module == module,
-            SyncError.source_id.in_(list(applied)),
+            SyncError.source_id.in_(list(decided)),
             SyncError.resolved.is_(False),
+            or_(*covered),
         )
+        .values(resolved=True, last_seen=utcnow())
+        .execution_options(synchronize_session=False)
     )
-    ids = []
-    for row_id, source_id, version in open_rows:
-        limit = applied[source_id]
-        if version is None or limit is None or version < limit or (inclusive and version == limit):
-            ids.append(row_id)
-    if ids:
+
+
+def resolve_unchanged(session: Session, errors: Sequence[SyncError]) -> None:
+    """Resolve these open errors unless another transaction recorded a newer version
+    of them since they were read (compare-and-set on the version)."""
+    for error in errors:
+        same_version = (
+            SyncError.version.is_(None)
+            if error.version is None
+            else SyncError.version <= error.version
+        )
         session.execute(
-            update(SyncError).where(SyncError.id.in_(ids)).values(resolved=True, last_seen=utcnow())
+            update(SyncError)
+            .where(SyncError.id == error.id, SyncError.resolved.is_(False), same_version)
+            .values(resolved=True)
+            .execution_options(synchronize_session=False)
         )
 
 

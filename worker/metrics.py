@@ -47,6 +47,14 @@ WATERMARK_LAG = Gauge(
     "Now minus the module's pull watermark (scraped).",
     ["integration_id", "module"],
 )
+DATABASE_OUTAGES = Counter(
+    "billsync_database_outages",
+    "Times a worker found the database unavailable and held its batch until it answered.",
+)
+DATABASE_OUTAGE_SECONDS = Counter(
+    "billsync_database_outage_seconds",
+    "Seconds workers held their batches waiting for the database (counted at recovery).",
+)
 
 
 def count_outcomes(outcomes: Sequence[Outcome]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 __all__ = ["alembic_config", "upgrade"]
 
@@ -24,5 +24,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema to ``revision`` (idempotent)."""
     config = alembic_config(engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # A migration may rewrite a large table; the statement bound is the service's.
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

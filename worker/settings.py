@@ -40,11 +40,29 @@ class Settings(BaseSettings):
         ),
     )
 
-    # Webhook ingress (DESIGN §4).
+    portal_allowed_hosts: str = Field(
+        default="",
+        description=(
+            "Comma-separated host[:port] patterns (127.0.0.1:8090, *.example.com) a pull "
+            "source's base_url or accounts_url may name besides Zoho's own https hosts "
+            "(http allowed): a test or fake portal. Empty: Zoho's hosts only."
+        ),
+    )
+    status_session_hours: float = Field(
+        default=8.0, gt=0, description="How long a status-page login lasts."
+    )
+
+    # Webhook ingress (README: the webhook contract).
     webhook_max_bytes: int = Field(default=256 * 1024, gt=0)
     secret_rotation_overlap_hours: int = Field(default=24, ge=0)
     credentials_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long the gateway caches webhook credentials."
+    )
+    credentials_cache_max_entries: int = Field(
+        default=10_000,
+        gt=0,
+        description="At most this many integration ids (known or not) in that cache, "
+        "per gateway process; the least recently used go first.",
     )
 
     # Publishing: bounded so a request never hangs on a dead broker.
@@ -64,7 +82,43 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=60.0, ge=0)
     embedded_polling_interval_seconds: float = Field(default=0.05, gt=0)
 
-    # Pull sync (DESIGN §1, §6).
+    # PostgreSQL connections: bounded so a vanished path or a stuck peer never blocks
+    # a worker for long (worker/db/session.py).
+    db_connect_timeout_seconds: int = Field(
+        default=10, ge=2, description="libpq connect_timeout: longest wait for a connection."
+    )
+    db_keepalives_idle_seconds: int = Field(
+        default=30, gt=0, description="TCP keepalive: idle seconds before the first probe."
+    )
+    db_keepalives_interval_seconds: int = Field(
+        default=10, gt=0, description="TCP keepalive: seconds between unanswered probes."
+    )
+    db_keepalives_count: int = Field(
+        default=3, gt=0, description="TCP keepalive: unanswered probes before the link is dead."
+    )
+    db_lock_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="A statement waiting this long for a lock fails and its batch is retried "
+        "(0: wait for ever).",
+    )
+    db_statement_timeout_seconds: float = Field(
+        default=300.0, ge=0, description="Longest statement (0: no limit)."
+    )
+    db_idle_in_transaction_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="The server ends a session idle this long inside a transaction (a client "
+        "that vanished mid-batch), releasing its locks (0: never).",
+    )
+    db_outage_probe_max_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="While the database is unavailable the worker holds its batch and probes "
+        "it, backing off from RETRY_BASE_SECONDS up to this (or RETRY_MAX_SECONDS if lower).",
+    )
+
+    # Pull sync.
     pull_overlap_seconds: int = Field(
         default=300, ge=0, description="A pull re-reads from each watermark minus this."
     )

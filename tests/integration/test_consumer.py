@@ -10,7 +10,7 @@ import pika
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Connected
@@ -154,6 +154,13 @@ def test_a_failing_apply_is_retried_and_then_applied(
     assert flaky.failures == 0
 
 
+class RefusesEveryEvent(ApplyConsumer):
+    """Every apply fails as the database refuses the event itself (the database is up)."""
+
+    def _apply(self, messages: Sequence[Any]) -> list[Outcome]:
+        raise IntegrityError("INSERT", {}, Exception("violates check constraint"))
+
+
 def test_an_apply_that_keeps_failing_is_dead_lettered_with_its_error(
     client: FlaskClient,
     integration: Connected,
@@ -162,12 +169,15 @@ def test_an_apply_that_keeps_failing_is_dead_lettered_with_its_error(
     broker: BrokerProbe,
 ) -> None:
     send_signed(client, integration, project_event(event_id="e-doomed"))
-    flaky: Any = FlakySessions(pg_sessions, failures=10_000)
-    with running(build_consumer(settings, flaky)):
+    topology = build_topology(settings)
+    refusing = RefusesEveryEvent(
+        broker_connection(settings), topology, pg_sessions, Publisher(settings, topology), settings
+    )
+    with running(refusing):
         wait_until(lambda: broker.depth(DEAD_LETTER_QUEUE) == 1)
     _, properties, body = broker.get(DEAD_LETTER_QUEUE) or (None, None, b"")
     assert properties.headers["event-id"] == "e-doomed"
-    assert properties.headers["x-billsync-error-class"] == "OperationalError"
+    assert properties.headers["x-billsync-error-class"] == "IntegrityError"
     assert properties.headers["x-billsync-attempts"] == settings.apply_max_attempts
     assert b"e-doomed" in body
     assert broker.depth() == 0

@@ -1,0 +1,283 @@
+"""Database faults on real PostgreSQL and RabbitMQ, through a TCP proxy the test cuts or
+partitions: an outage costs no attempts and dead-letters nothing, a worker cut off
+mid-transaction does not stop another, and a poison event is still dead-lettered."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from schemas import QueueMessage, event_adapter
+from tests.conftest import Connected
+from tests.support import (
+    DEAD_LETTER_QUEUE,
+    BrokerProbe,
+    project_event,
+    row_count,
+    running,
+    wait_until,
+)
+from tests.tcp_proxy import TcpProxy
+from worker.apply import Outcome, apply_batch
+from worker.consumer import ApplyConsumer
+from worker.db import ProcessedEvent, Project, make_engine, make_sessionmaker
+from worker.messaging.connection import broker_connection
+from worker.messaging.publisher import Publisher
+from worker.messaging.topology import build_topology
+from worker.runtime import build_consumer
+from worker.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+# Generous but finite: a worker cut off mid-transaction loses its session on the server
+# after IDLE seconds; another worker waiting for its locks gives up after LOCK and retries.
+BOUNDED = {
+    "db_lock_timeout_seconds": 1.0,
+    "db_idle_in_transaction_seconds": 2.0,
+    "db_statement_timeout_seconds": 30.0,
+    "db_connect_timeout_seconds": 2,
+    "db_outage_probe_max_seconds": 0.2,
+}
+
+
+@pytest.fixture
+def bounded(settings: Settings) -> Settings:
+    return settings.model_copy(update=BOUNDED)
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[TcpProxy]:
+    url = make_url(database_url)
+    with TcpProxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def through_proxy(bounded: Settings, proxy: TcpProxy) -> Settings:
+    """Settings whose database connections go through the proxy."""
+    url = make_url(bounded.database_url).set(host="127.0.0.1", port=proxy.port)
+    return bounded.model_copy(update={"database_url": url.render_as_string(hide_password=False)})
+
+
+def engine_for(settings: Settings, pg_sessions: sessionmaker[Session]) -> Engine:
+    # pg_sessions (a dependency of the callers) has emptied the database for the test.
+    return make_engine(settings)
+
+
+@pytest.fixture
+def proxied_engine(through_proxy: Settings, pg_sessions: sessionmaker[Session]) -> Iterator[Engine]:
+    engine = engine_for(through_proxy, pg_sessions)
+    yield engine
+    engine.dispose()
+
+
+class CountingSessions:
+    """A sessionmaker that counts the transactions begun through it (tries of the database)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self.begun = 0
+
+    def begin(self) -> Any:
+        self.begun += 1
+        return self._sessions.begin()
+
+    def __call__(self, **kwargs: Any) -> Session:
+        return self._sessions(**kwargs)
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.seen = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, outcomes: Sequence[Outcome]) -> None:
+        with self._lock:
+            self.seen += len(outcomes)
+
+
+def events(integration: Connected, prefix: str, count: int, **kwargs: Any) -> list[QueueMessage]:
+    return [
+        QueueMessage(
+            event_id=f"{prefix}-{n}",
+            integration_id=integration.id,
+            event=event_adapter.validate_python(project_event(f"P{n}", **kwargs)),
+        )
+        for n in range(count)
+    ]
+
+
+def names(sessions: sessionmaker[Session]) -> set[str]:
+    with sessions() as session:
+        return set(session.scalars(select(Project.name)))
+
+
+def ledger(sessions: sessionmaker[Session]) -> set[str]:
+    with sessions() as session:
+        return set(session.scalars(select(ProcessedEvent.event_id)))
+
+
+# -- an outage ----------------------------------------------------------------------
+
+OUTAGE_SECONDS = 3.0
+
+
+def attempts_last(settings: Settings) -> float:
+    """The longest an event's attempts take with these settings (back-off, no jitter)."""
+    return float(
+        sum(
+            min(settings.retry_max_seconds, settings.retry_base_seconds * 2**n)
+            for n in range(settings.apply_max_attempts)
+        )
+    )
+
+
+def test_a_database_outage_costs_no_attempts_and_every_event_is_applied_after_it(
+    integration: Connected,
+    through_proxy: Settings,
+    proxied_engine: Engine,
+    proxy: TcpProxy,
+    publisher: Publisher,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    before, during = events(integration, "before", 20), events(integration, "during", 60)[20:]
+    tries = CountingSessions(make_sessionmaker(proxied_engine))
+    counter = Counter()
+    consumer = build_consumer(through_proxy, tries, on_outcomes=counter)  # type: ignore[arg-type]
+    with running(consumer):
+        publisher.publish(before)
+        wait_until(lambda: counter.seen == len(before))
+
+        proxy.cut()
+        publisher.publish(during)
+        wait_until(lambda: broker.depth() == 0)  # the worker holds them, unapplied
+        tried = tries.begun
+        # The outage outlasts every event's attempts, and the worker kept trying meanwhile.
+        time.sleep(OUTAGE_SECONDS)  # the fault's duration, not a wait for a result
+        assert OUTAGE_SECONDS > 2 * attempts_last(through_proxy)
+        assert tries.begun > tried + through_proxy.apply_max_attempts
+        proxy.restore()
+
+        wait_until(lambda: counter.seen == len(before) + len(during), timeout=30)
+    assert broker.depth(DEAD_LETTER_QUEUE) == 0
+    assert row_count(pg_sessions, Project) == 60
+
+
+# -- a poison event -----------------------------------------------------------------
+
+
+@pytest.fixture
+def poison_refused(pg_engine: Engine, pg_sessions: sessionmaker[Session]) -> Iterator[None]:
+    """The database refuses the project "POISON" (a check constraint): a real failure of
+    that one event, every time."""
+    with pg_engine.begin() as connection:
+        connection.execute(
+            text("ALTER TABLE projects ADD CONSTRAINT test_poison CHECK (source_id <> 'POISON')")
+        )
+    yield
+    with pg_engine.begin() as connection:
+        connection.execute(text("ALTER TABLE projects DROP CONSTRAINT test_poison"))
+
+
+def test_a_poison_event_is_still_dead_lettered_after_its_attempts(
+    integration: Connected,
+    bounded: Settings,
+    poison_refused: None,
+    publisher: Publisher,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    poison = QueueMessage(
+        event_id="poison",
+        integration_id=integration.id,
+        event=event_adapter.validate_python(project_event("POISON")),
+    )
+    publisher.publish([poison, *events(integration, "ok", 10)])
+    with running(build_consumer(bounded, pg_sessions)):
+        wait_until(lambda: broker.depth(DEAD_LETTER_QUEUE) == 1, timeout=20)
+        wait_until(lambda: row_count(pg_sessions, Project) == 10)
+    dead = broker.get(DEAD_LETTER_QUEUE)
+    assert dead is not None
+    _, properties, _ = dead
+    assert properties.headers["event-id"] == "poison"
+    assert properties.headers["x-billsync-error-class"] == "IntegrityError"
+    assert properties.headers["x-billsync-attempts"] == bounded.apply_max_attempts
+
+
+# -- a worker cut off mid-transaction -----------------------------------------------
+
+
+class PartitionedBeforeCommit(ApplyConsumer):
+    """Applies its first batch, then its path to the database goes silent before the
+    commit gets through: the server keeps the transaction and its locks, the worker waits."""
+
+    proxy: TcpProxy
+    partitioned: threading.Event
+
+    def _apply(self, messages: Sequence[QueueMessage]) -> list[Outcome]:
+        with self._sessions.begin() as session:
+            outcomes = apply_batch(session, messages)
+            if not self.partitioned.is_set():
+                self.proxy.partition()
+                self.partitioned.set()
+        return outcomes
+
+
+def partitioned_worker(settings: Settings, engine: Engine, proxy: TcpProxy) -> Any:
+    topology = build_topology(settings)
+    worker = PartitionedBeforeCommit(
+        broker_connection(settings),
+        topology,
+        make_sessionmaker(engine),
+        Publisher(settings, topology),
+        settings,
+    )
+    worker.proxy, worker.partitioned = proxy, threading.Event()
+    return worker
+
+
+@pytest.fixture
+def direct_engine(bounded: Settings, pg_sessions: sessionmaker[Session]) -> Iterator[Engine]:
+    engine = engine_for(bounded, pg_sessions)
+    yield engine
+    engine.dispose()
+
+
+def test_a_worker_cut_off_mid_transaction_does_not_stop_another_beyond_the_timeouts(
+    integration: Connected,
+    bounded: Settings,
+    through_proxy: Settings,
+    proxied_engine: Engine,
+    direct_engine: Engine,
+    proxy: TcpProxy,
+    publisher: Publisher,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    first = events(integration, "first", 5, name="First", at="2026-11-24T10:00:00Z")
+    second = events(integration, "second", 5, name="Second", at="2026-11-24T11:00:00Z")
+    # The cut-off worker takes the first five and no more; the other the second five,
+    # newer versions of the same projects, whose rows the cut-off transaction holds.
+    holds_five = through_proxy.model_copy(update={"prefetch": 5, "batch_size": 5})
+    cut_off = partitioned_worker(holds_five, proxied_engine, proxy)
+    publisher.publish(first)
+    with running(cut_off):
+        wait_until(cut_off.partitioned.is_set)
+        publisher.publish(second)
+        other = build_consumer(bounded, make_sessionmaker(direct_engine))
+        with running(other):
+            wait_until(lambda: names(pg_sessions) == {"Second"}, timeout=60)
+
+        proxy.restore()  # the cut-off worker learns its session ended and applies again
+        everything = {m.event_id for m in first + second}
+        wait_until(lambda: ledger(pg_sessions) == everything, timeout=30)
+    assert names(pg_sessions) == {"Second"}
+    assert broker.depth(DEAD_LETTER_QUEUE) == 0
