@@ -1,14 +1,13 @@
-"""Management and read API request and response bodies (DESIGN §7a)."""
+"""Management and read API request and response bodies."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -16,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.payloads import BillingType
+from schemas.payloads import BillingType, NotNull, RowId, UtcDatetime
 
 __all__ = [
     "CustomerCreate",
@@ -155,11 +154,11 @@ class IntegrationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_duplication: Literal["clone", "overwrite"] | None = None
-    restrict_project_creation: bool | None = None
-    field_map: FieldMap | None = None
-    modules: list[ModuleName] | None = None
-    source: PullSource | None = None
+    customer_duplication: Annotated[Literal["clone", "overwrite"] | None, NotNull] = None
+    restrict_project_creation: Annotated[bool | None, NotNull] = None
+    field_map: Annotated[FieldMap | None, NotNull] = None
+    modules: Annotated[list[ModuleName] | None, NotNull] = None
+    source: PullSource | None = None  # null removes the pull source
 
     def module_set(self) -> list[str]:
         return with_projects(self.modules or [])
@@ -178,14 +177,14 @@ class DeadLetterQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    integration_id: str | None = None
+    integration_id: str | None = Field(default=None, max_length=36)
     module: ModuleName | None = None
     action: Literal["created", "updated", "deleted"] | None = None
     error_class: str | None = Field(default=None, max_length=100)
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
     event_id: str | None = Field(default=None, max_length=200)
-    ids: list[int] = Field(default_factory=list, max_length=1000)
+    ids: list[RowId] = Field(default_factory=list, max_length=1000)
 
     def is_empty(self) -> bool:
         return not any(self.model_dump(exclude_defaults=True).values())
@@ -222,9 +221,9 @@ class InvoiceScope(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    milestone_ids: list[int] = Field(default_factory=list)
-    tasklist_ids: list[int] = Field(default_factory=list)
-    task_ids: list[int] = Field(default_factory=list)
+    milestone_ids: list[RowId] = Field(default_factory=list, max_length=1000)
+    tasklist_ids: list[RowId] = Field(default_factory=list, max_length=1000)
+    task_ids: list[RowId] = Field(default_factory=list, max_length=1000)
     date_from: date | None = Field(default=None, alias="from")
     date_to: date | None = Field(default=None, alias="to")
 
@@ -238,7 +237,11 @@ class InvoiceCreate(BaseModel):
     group_by: Grouping = "single"
     issue_date: date | None = None
     amount: Decimal | None = Field(
-        default=None, gt=0, description="Fixed-cost projects: the part of the amount to bill."
+        default=None,
+        gt=0,
+        max_digits=18,
+        decimal_places=4,
+        description="Fixed-cost projects: the part of the amount to bill.",
     )
 
 
@@ -279,24 +282,28 @@ class ExpenseCreate(BaseModel):
 class ExpenseUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    expense_date: date | None = Field(default=None, alias="date")
-    description: str | None = Field(default=None, min_length=1, max_length=255)
-    amount: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
-    billable: bool | None = None
+    expense_date: Annotated[date | None, NotNull] = Field(default=None, alias="date")
+    description: Annotated[str | None, NotNull] = Field(default=None, min_length=1, max_length=255)
+    amount: Annotated[Decimal | None, NotNull] = Field(
+        default=None, gt=0, max_digits=18, decimal_places=4
+    )
+    billable: Annotated[bool | None, NotNull] = None
 
 
 class QuoteLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = Field(min_length=1, max_length=255)
-    hours: Decimal = Field(ge=0, max_digits=12, decimal_places=4)
-    rate: Decimal = Field(ge=0, max_digits=18, decimal_places=6)
+    # Below 10,000 hours at below 10^8 an hour, 100 lines total below 10^14: what the
+    # quote's Numeric(18, 4) total holds.
+    hours: Decimal = Field(ge=0, max_digits=8, decimal_places=4)
+    rate: Decimal = Field(ge=0, max_digits=14, decimal_places=6)
 
 
 class QuoteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lines: list[QuoteLine] = Field(min_length=1)
+    lines: list[QuoteLine] = Field(min_length=1, max_length=100)
     issue_date: date | None = None
     expiry_date: date | None = None
 
@@ -304,8 +311,10 @@ class QuoteCreate(BaseModel):
 class QuoteUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lines: list[QuoteLine] | None = Field(default=None, min_length=1)
-    status: Literal["draft", "sent", "accepted", "declined"] | None = None
+    lines: Annotated[list[QuoteLine] | None, NotNull] = Field(
+        default=None, min_length=1, max_length=100
+    )
+    status: Annotated[Literal["draft", "sent", "accepted", "declined"] | None, NotNull] = None
     expiry_date: date | None = None
 
 
@@ -317,17 +326,19 @@ class RecurringCreate(BaseModel):
     start_date: date
     end_date: date | None = None
     group_by: Grouping = "single"
-    amount: Decimal | None = Field(default=None, gt=0, description="Fixed-cost: per period.")
+    amount: Decimal | None = Field(
+        default=None, gt=0, max_digits=18, decimal_places=4, description="Fixed-cost: per period."
+    )
 
 
 class RecurringUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Annotated[str | None, NotNull] = Field(default=None, min_length=1, max_length=255)
     end_date: date | None = None
-    group_by: Grouping | None = None
-    amount: Decimal | None = Field(default=None, gt=0)
-    active: bool | None = None
+    group_by: Annotated[Grouping | None, NotNull] = None
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
+    active: Annotated[bool | None, NotNull] = None
 
 
 class CustomerCreate(BaseModel):
@@ -356,7 +367,7 @@ class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
-    customer_id: int
+    customer_id: RowId
     billing_type: BillingType | None = None
     crm_id: str | None = Field(default=None, max_length=64)
 

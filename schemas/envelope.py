@@ -1,17 +1,20 @@
-"""The webhook envelope: one change event of one portal module (DESIGN §4).
+"""The webhook envelope: one change event of one portal module.
 
 The envelope is a tagged union. Created and updated events are discriminated on
 ``module`` and carry the module's full payload; a deleted event carries only the
-record reference, whatever its module.
+record reference, whatever its module. ``modified_at`` is bounded so that it is
+stored, compared and shifted by the pull's overlap without leaving what datetimes
+hold (years 1 to 9999).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -32,6 +35,8 @@ from schemas.payloads import (
     TasklistData,
     TimesheetData,
     UserData,
+    in_utc_range,
+    refuse_nul,
 )
 
 __all__ = [
@@ -69,8 +74,11 @@ class Action(StrEnum):
     DELETED = "deleted"
 
 
-# Standard Webhooks forbids "." in ids; we also keep them short and printable.
-EventId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s.]+$")]
+# Standard Webhooks forbids "." in ids; we also keep them short and printable
+# (200: the processed_events column).
+EventId = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^\s.]+$"), AfterValidator(refuse_nul)
+]
 
 _CHILD_MODULES = frozenset(
     {Module.MILESTONES, Module.TASKLISTS, Module.TASKS, Module.BUGS, Module.TIMESHEETS}
@@ -86,7 +94,7 @@ class _EventBase(BaseModel):
     @field_validator("modified_at")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return in_utc_range(value)
 
 
 class _UpsertBase(_EventBase):
@@ -129,7 +137,7 @@ class TimesheetEvent(_UpsertBase):
 
 
 class DeletedEvent(_EventBase):
-    """A delete of any module: only the reference is needed (PORTAL_API.md A)."""
+    """A delete of any module: only the reference is needed."""
 
     module: Module
     action: Literal[Action.DELETED]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from schemas.api import InvoiceCreate
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import answering
+from webhook_gateway.errors import answering, query_int
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.billing import (
@@ -58,8 +58,8 @@ def post_invoice(project_id: int) -> tuple[Response, int]:
 @require("viewer")
 def list_invoices() -> Response:
     stmt = select(Invoice).where(Invoice.organization_id == principal().organization_id)
-    if request.args.get("project_id", "").isdigit():
-        stmt = stmt.where(Invoice.project_id == int(request.args["project_id"]))
+    if "project_id" in request.args:
+        stmt = stmt.where(Invoice.project_id == query_int("project_id", 0))
     with services().read() as session:
         rows = session.scalars(stmt.order_by(Invoice.id)).all()
         return jsonify({"items": [invoice_view(i) for i in rows], "next_cursor": None})

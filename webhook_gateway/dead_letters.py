@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from schemas.api import DeadLetterBulk, DeadLetterQuery, DeadLetterReplayOne
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import ApiError, invalid_body
+from webhook_gateway.errors import ApiError, invalid_body, query_int
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.db import DeadLetter
@@ -42,12 +42,10 @@ def list_dead_letters() -> Response:
         query = DeadLetterQuery.model_validate(
             {k: v for k, v in request.args.items() if k not in ("limit", "cursor")}
         )
-        limit = min(max(int(request.args.get("limit", 50)), 1), 500)
-        after = int(request.args.get("cursor", 0))
     except ValidationError as exc:
         raise invalid_body(exc, "query") from exc
-    except ValueError as exc:
-        raise ApiError(422, "invalid_query", "limit and cursor are integers") from exc
+    limit = query_int("limit", 50, low=1, high=500)
+    after = query_int("cursor", 0)
     with services().read() as session:
         flt = _scoped(session, query)
         rows = find(session, flt, limit=limit, after_id=after)

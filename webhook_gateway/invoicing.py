@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from schemas.api import CustomerCreate, InvoiceUserCreate, ProjectCreate
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import ApiError, invalid_body
+from webhook_gateway.errors import ApiError, invalid_body, refuse_nul_in
 from webhook_gateway.services import services
 from worker.db import InvoiceUser
 from worker.errors import Conflict, NotFound
@@ -30,11 +30,14 @@ B = TypeVar("B", bound=BaseModel)
 
 
 def parse_body(model: type[B]) -> B:
-    """The request body validated as ``model``; 400 or 422 with field paths otherwise."""
+    """The request body validated as ``model``; 400 or 422 with field paths otherwise
+    (a NUL character in any text included: no column can store one)."""
     try:
-        return model.model_validate_json(request.get_data(cache=True) or b"{}")
+        body = model.model_validate_json(request.get_data(cache=True) or b"{}")
     except ValidationError as exc:
         raise invalid_body(exc, "request") from exc
+    refuse_nul_in(body)
+    return body
 
 
 @blueprint.post("/customers")

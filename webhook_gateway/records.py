@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify, request
 
+from schemas.payloads import BIGINT_MAX
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import ApiError
+from webhook_gateway.errors import ApiError, parse_int
 from webhook_gateway.services import services
 from worker.errors import NotFound
-from worker.readmodels import RESOURCES, InvalidCursor, InvalidFilter, get_record, list_records
+from worker.readmodels import (
+    RESOURCES,
+    InvalidCursor,
+    InvalidFilter,
+    Resource,
+    decode_cursor,
+    get_record,
+    list_records,
+)
 
 __all__ = ["blueprint"]
 
@@ -19,19 +30,43 @@ MAX_LIMIT = 500
 
 
 def _limit() -> int:
-    raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = parse_int(request.args.get("limit", str(DEFAULT_LIMIT)), low=1, high=MAX_LIMIT)
+    if limit is None:
         raise ApiError(422, "invalid_limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
+    return limit
+
+
+def _filters(resource: Resource) -> dict[str, str]:
+    """The query's filters; an id filter must be an id the database can hold (422)."""
+    filters = {
+        k: v for k, v in request.args.items() if k in resource.filters or k in resource.links
+    }
+    for name, value in filters.items():
+        link = resource.links.get(name)
+        column: Any = link.on if link is not None else getattr(resource.model, name)
+        if column.type.python_type is int and parse_int(value, high=BIGINT_MAX) is None:
+            raise ApiError(422, "invalid_query", f"{name} must be an integer id, got {value!r}")
+    return filters
+
+
+def _cursor() -> str | None:
+    """The cursor, if it is one this API handed out (a row id within BIGINT)."""
+    cursor = request.args.get("cursor")
+    if cursor:
+        try:
+            after = decode_cursor(cursor)
+        except InvalidCursor as exc:
+            raise ApiError(422, "invalid_query", str(exc)) from exc
+        if not 0 <= after <= BIGINT_MAX:
+            raise ApiError(422, "invalid_query", f"invalid cursor {cursor!r}")
+    return cursor
 
 
 @blueprint.get("/<any(" + ",".join(RESOURCES) + "):name>")
 @require("viewer")
 def list_view(name: str) -> Response:
     resource = RESOURCES[name]
-    filters = {
-        k: v for k, v in request.args.items() if k in resource.filters or k in resource.links
-    }
+    filters, limit, cursor = _filters(resource), _limit(), _cursor()
     try:
         with services().read() as session:
             page = list_records(
@@ -39,8 +74,8 @@ def list_view(name: str) -> Response:
                 resource,
                 principal().organization_id,
                 filters=filters,
-                limit=_limit(),
-                cursor=request.args.get("cursor"),
+                limit=limit,
+                cursor=cursor,
             )
     except (InvalidCursor, InvalidFilter) as exc:
         raise ApiError(422, "invalid_query", str(exc)) from exc

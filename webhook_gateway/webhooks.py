@@ -1,14 +1,25 @@
 """POST /webhooks/<integration_id>: verify, validate, publish durably, then 202.
 
-Checks run in this order, each with its status (DESIGN §4): unknown integration
-404, deleted 409, body over the limit 413, not JSON 415, signature or token 401,
-malformed JSON 400, schema 422, broker did not confirm 503 (with Retry-After).
+Checks run in this order, each with its status: unknown integration 404, deleted
+409, body over the limit 413, not JSON 415, body not UTF-8 400, signature or token
+401, malformed JSON 400, schema 422, broker did not confirm 503 (with Retry-After).
 A 202 is sent only after the broker confirmed every message of the request.
+
+During a database outage webhooks keep being accepted, not refused: Zoho does not
+retry a refused webhook, so a 503 would lose the event, while the broker keeps it
+until the worker can apply it. The credentials come from the gateway's cache, which
+serves an entry past its freshness while the database cannot answer; the duplicate
+lookup is skipped (the worker skips event ids it already applied: exactly-once is
+the worker's guarantee, the gateway's "duplicate" answer only a courtesy). Only an
+integration the process has not seen since it started, which cannot be verified
+without the database, is answered 503 ``database_unavailable`` with Retry-After.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
@@ -16,18 +27,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas import QueueMessage, WebhookEvent, event_adapter, events_adapter
-from webhook_gateway.errors import ApiError, invalid_body
-from webhook_gateway.services import services
+from webhook_gateway.errors import ApiError, database_unavailable, invalid_body
+from webhook_gateway.services import DatabaseUnavailable, services
 from webhook_gateway.signatures import InvalidSignature, verify_signature, verify_token
 from worker.db import ProcessedEvent
+from worker.db.session import is_unavailable
 from worker.errors import BrokerUnavailable
 from worker.integrations import WebhookCredentials
 
 __all__ = ["blueprint"]
 
+log = logging.getLogger(__name__)
+
 blueprint = Blueprint("webhooks", __name__)
 
 TOKEN_HEADER = "X-Billsync-Token"
+# Integration ids are UUIDs (a String(36) column): anything else is unknown without
+# a query, and is not cached either.
+_INTEGRATION_ID = re.compile(r"[0-9A-Za-z-]{1,36}")
+# What the processed_events column (String(200)) can store.
+_EVENT_ID = re.compile(r"[^\x00]{1,200}")
 
 
 @blueprint.post("/webhooks/<integration_id>")
@@ -41,8 +60,7 @@ def receive(integration_id: str) -> tuple[Response, int]:
         QueueMessage(event_id=_event_id(e, i, many), integration_id=integration_id, event=e)
         for i, e in enumerate(events)
     ]
-    with svc.read() as session:
-        seen = _already_processed(session, integration_id, [m.event_id for m in messages])
+    seen = _already_processed(integration_id, [m.event_id for m in messages])
 
     fresh = [m for m in messages if m.event_id not in seen]
     try:
@@ -65,7 +83,12 @@ def receive(integration_id: str) -> tuple[Response, int]:
 
 
 def _credentials(integration_id: str, *, fresh: bool = False) -> WebhookCredentials:
-    credentials = services().credentials(integration_id, fresh=fresh)
+    if not _INTEGRATION_ID.fullmatch(integration_id):
+        raise ApiError(404, "unknown_integration", "no such integration")
+    try:
+        credentials = services().credentials(integration_id, fresh=fresh)
+    except DatabaseUnavailable as exc:
+        raise database_unavailable() from exc
     if credentials is None:
         raise ApiError(404, "unknown_integration", f"no integration {integration_id}")
     if credentials.deleted:
@@ -84,7 +107,14 @@ def _read_body(limit: int) -> bytes:
             details={"content_type": request.content_type},
         )
     # MAX_CONTENT_LENGTH bounds bodies without a Content-Length (chunked) too.
-    return request.get_data(cache=True)
+    body = request.get_data(cache=True)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # JSON is UTF-8 (RFC 8259), so this is malformed whoever signed it; told apart
+        # here because the signature check reads the body as text and would say 401.
+        raise ApiError(400, "malformed_json", "the body is not UTF-8") from exc
+    return body
 
 
 def _authenticate(credentials: WebhookCredentials, body: bytes) -> None:
@@ -130,12 +160,39 @@ def _event_id(event: WebhookEvent, index: int, many: bool) -> str:
         return event.event_id
     header = request.headers.get("webhook-id")
     if header:
-        return f"{header}-{index}" if many else header
+        event_id = f"{header}-{index}" if many else header
+        if not _EVENT_ID.fullmatch(event_id):
+            raise ApiError(
+                422,
+                "validation_failed",
+                "the webhook-id header cannot be an event id: give event_id in the body",
+                details=[
+                    {
+                        "path": "webhook-id",
+                        "message": "up to 200 characters, without NUL",
+                        "type": "event_id",
+                    }
+                ],
+            )
+        return event_id
     digest = hashlib.sha256(event.model_dump_json().encode()).hexdigest()
     return f"sha256-{digest}"
 
 
-def _already_processed(session: Session, integration_id: str, event_ids: list[str]) -> set[str]:
+def _already_processed(integration_id: str, event_ids: list[str]) -> set[str]:
+    """The event ids already applied; none when the database cannot say (the worker
+    skips them anyway, so the answer is "queued" where it would be "duplicate")."""
+    try:
+        with services().read() as session:
+            return _processed(session, integration_id, event_ids)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("duplicate lookup skipped, the database is unavailable: %s", exc)
+        return set()
+
+
+def _processed(session: Session, integration_id: str, event_ids: list[str]) -> set[str]:
     stmt = select(ProcessedEvent.event_id).where(
         ProcessedEvent.integration_id == integration_id, ProcessedEvent.event_id.in_(event_ids)
     )

@@ -15,10 +15,9 @@ import prometheus_client
 from standardwebhooks.webhooks import Webhook
 
 from worker import migrate
-from worker.accounts import ROLES, create_organization, create_token
+from worker.accounts import create_organization
 from worker.cli import cli, ready_sessions, redacted, settings_of, stop_on_signals
 from worker.db import make_engine, make_sessionmaker
-from worker.errors import NotFound
 from worker.logs import configure_logging
 from worker.messaging.embedded import recover_in_flight
 from worker.runtime import (
@@ -46,7 +45,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     click.echo(f"database at {revision} ({engine.url.render_as_string(hide_password=True)})")
 
 
-# -- organizations and tokens -----------------------------------------------
+# -- organizations (tokens: worker/cli/tokens.py) ---------------------------
 
 
 @cli.group()
@@ -64,26 +63,6 @@ def org_create(ctx: click.Context, name: str) -> None:
         organization, token = create_organization(session, name)
         organization_id = organization.id
     click.echo(json.dumps({"organization_id": organization_id, "admin_token": token}))
-
-
-@cli.group()
-def token() -> None:
-    """API bearer tokens."""
-
-
-@token.command("create")
-@click.option("--org", "organization_id", required=True, help="Organization id.")
-@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
-@click.pass_context
-def token_create(ctx: click.Context, organization_id: str, role: str) -> None:
-    """Create a token for an organization; prints it once (only its hash is kept)."""
-    sessions = ready_sessions(settings_of(ctx))
-    try:
-        with sessions.begin() as session:
-            value = create_token(session, organization_id, "admin" if role == "admin" else "viewer")
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps({"organization_id": organization_id, "role": role, "token": value}))
 
 
 # -- processes ----------------------------------------------------------------
@@ -153,11 +132,52 @@ def gateway(
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
+            for name, value in GUNICORN_REQUEST_LIMITS.items():
+                self.cfg.set(name, value)
+            self.cfg.set("post_worker_init", json_protocol_errors)
 
         def load(self) -> Any:
             return create_app(settings)
 
     _Gunicorn().run()
+
+
+# What gunicorn itself refuses before the app sees a request: a request line (method,
+# URL, version) over limit_request_line is 414, more header fields than
+# limit_request_fields or one over limit_request_field_size is 431, a malformed
+# request 400. These are gunicorn's defaults, set explicitly so they are on record.
+GUNICORN_REQUEST_LIMITS = {
+    "limit_request_line": 4094,
+    "limit_request_fields": 100,
+    "limit_request_field_size": 8190,
+}
+
+
+def json_protocol_errors(_worker: Any) -> None:
+    """gunicorn's post_worker_init hook: its own error answers (414, 431, 400 and the
+    like) become the API's JSON error body instead of an HTML page.
+
+    gunicorn has no setting for this; its workers write those answers through
+    ``gunicorn.util.write_error``, so each worker process swaps that one function.
+    """
+    from gunicorn import util
+
+    util.write_error = write_json_error
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """``gunicorn.util.write_error``'s signature, writing ``{"error", "message", "details"}``."""
+    from gunicorn import util
+
+    code = reason.lower().replace(" ", "_")
+    body = json.dumps({"error": code, "message": mesg or reason, "details": None}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 @cli.command()
