@@ -34,6 +34,8 @@ from worker.settings import Settings
 CREDENTIAL_KEY = Fernet.generate_key().decode()
 # Tests pace the portal only where they test the pacing.
 UNTHROTTLED = 1_000_000
+# The fake portals the tests connect (any port), besides Zoho's own hosts.
+FAKE_PORTAL_HOSTS = "127.0.0.1,portal.test"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -136,6 +138,7 @@ def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
         publish_connect_timeout_seconds=1,
         credential_key=CREDENTIAL_KEY,
         portal_rate_calls=UNTHROTTLED,
+        portal_allowed_hosts=FAKE_PORTAL_HOSTS,
     )
 
 

@@ -21,7 +21,9 @@ from webhook_gateway import (
     management,
     metrics,
     records,
+    security,
     status_page,
+    tokens,
     webhooks,
 )
 from webhook_gateway.errors import register_error_handlers
@@ -68,6 +70,8 @@ def create_app(
         invoicing.blueprint,
         health.blueprint,
         status_page.blueprint,
+        tokens.blueprint,
+        security.blueprint,
         metrics.blueprint,
     ):
         app.register_blueprint(blueprint)

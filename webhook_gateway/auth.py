@@ -1,4 +1,7 @@
-"""Bearer-token authentication for the management and read API."""
+"""Bearer-token authentication for the management and read API.
+
+Every request looks its token up (no cache), so a revoked token is refused at once.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ def require(role: str) -> Callable[[F], F]:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
-            with services().read() as session:
+            # A write: authenticate notes the token's last use (at most once a minute).
+            with services().write() as session:
                 found = authenticate(session, token.strip())
             if found is None:
                 raise ApiError(401, "unauthorized", "unknown or revoked token")

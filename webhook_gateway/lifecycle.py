@@ -1,4 +1,4 @@
-"""Integration lifecycle API (DESIGN §6): sync, edit, disable, enable, delete, status, history.
+"""Integration lifecycle API: sync, edit, disable, enable, delete, status, history.
 
 Writes are admin-only; status and history are for viewers too. Pulls run in the
 worker: these endpoints record a run request and answer 202 with it.

@@ -110,7 +110,7 @@ def rotate(integration_id: str) -> tuple[Response, int]:
     with services().write() as session:
         integration = find_integration(session, integration_id)
         try:
-            secret, expires = rotate_secret(session, integration, overlap)
+            secret, expires = rotate_secret(session, integration, overlap, services().settings)
         except Conflict as exc:
             raise ApiError(409, "token_verification", str(exc)) from exc
     return jsonify(

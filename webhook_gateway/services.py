@@ -1,21 +1,70 @@
-"""What the blueprints share, kept in ``app.extensions["billsync"]``."""
+"""What the blueprints share, kept in ``app.extensions["billsync"]``.
+
+The webhook credentials cache is a bounded LRU: unknown integration ids are cached
+too (so a flood of them costs no query each), and the bound keeps such a flood from
+growing the process. While the database is unreachable an entry past its freshness
+is still served (stale-if-error): webhooks of known integrations keep being accepted
+into the broker, which is what lets nothing be lost in a database outage.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.db.session import is_unavailable
 from worker.integrations import WebhookCredentials, webhook_credentials
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import APPLY_QUEUE, DEAD_LETTER_QUEUE
 from worker.settings import Settings
 
-__all__ = ["Services", "services"]
+__all__ = ["CredentialsCache", "DatabaseUnavailable", "Services", "services"]
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not answer (down, unreachable, timed out): retry later."""
+
+
+class _Cached(NamedTuple):
+    fresh_until: float
+    credentials: WebhookCredentials | None
+
+
+class CredentialsCache:
+    """Webhook credentials by integration id: least recently used out past ``max_entries``.
+
+    Thread-safe: gunicorn's threads share one per process.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, _Cached] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, integration_id: str) -> _Cached | None:
+        with self._lock:
+            entry = self._entries.get(integration_id)
+            if entry is not None:
+                self._entries.move_to_end(integration_id)
+            return entry
+
+    def put(self, integration_id: str, entry: _Cached) -> None:
+        with self._lock:
+            self._entries[integration_id] = entry
+            self._entries.move_to_end(integration_id)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -24,9 +73,15 @@ class Services:
     sessions: sessionmaker[Session]
     publisher: Publisher
 
-    _credentials: dict[str, tuple[float, WebhookCredentials | None]] = field(
-        default_factory=dict, repr=False
-    )
+    _credentials: CredentialsCache = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        cache = CredentialsCache(self.settings.credentials_cache_max_entries)
+        object.__setattr__(self, "_credentials", cache)  # frozen: set once, here
+
+    @property
+    def credentials_cache(self) -> CredentialsCache:
+        return self._credentials
 
     def credentials(self, integration_id: str, *, fresh: bool = False) -> WebhookCredentials | None:
         """An integration's webhook credentials, cached for a few seconds.
@@ -34,14 +89,26 @@ class Services:
         Webhooks for one integration come in bursts; caching spares two queries per
         request. A caller whose check failed asks again with ``fresh=True``, so a
         rotated secret works at once; a deletion is seen within the cache time.
+
+        When the database cannot answer, a cached entry is served however old it
+        is (``fresh=True`` included: it cannot be refreshed); without one,
+        DatabaseUnavailable.
         """
         now = time.monotonic()
         cached = self._credentials.get(integration_id)
-        if cached is not None and not fresh and cached[0] > now:
-            return cached[1]
-        with self.read() as session:
-            found = webhook_credentials(session, integration_id)
-        self._credentials[integration_id] = (now + self.settings.credentials_cache_seconds, found)
+        if cached is not None and not fresh and cached.fresh_until > now:
+            return cached.credentials
+        try:
+            with self.read() as session:
+                found = webhook_credentials(session, integration_id, self.settings)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            if cached is not None:
+                return cached.credentials
+            raise DatabaseUnavailable(str(exc)) from exc
+        ttl = self.settings.credentials_cache_seconds
+        self._credentials.put(integration_id, _Cached(now + ttl, found))
         return found
 
     def queue_depths(self) -> dict[str, int | None]:

@@ -28,7 +28,7 @@ def verify_signature(body: bytes, headers: Mapping[str, str], secrets: Iterable[
     """Pass silently if any valid secret signed ``body``; else raise InvalidSignature.
 
     Several secrets are accepted during a rotation. The library's own tolerance is
-    ±300 s, which is the contract (DESIGN §4).
+    ±300 s, which is the contract.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     present = {name: lowered.get(name, "") for name in REQUIRED_HEADERS}

@@ -1,19 +1,29 @@
-"""The status page at ``/``: server-rendered HTML for people (DESIGN §7).
+"""The status page at ``/``: server-rendered HTML for people.
 
-Token login: the API token goes into the ``billsync_token`` cookie (HttpOnly,
-SameSite=Strict, so no other site can post the replay forms with it). Per
-integration of the organization, newest first (deleted ones greyed): the state
-badge, per-module last sync time and counts, the open error summary with
+Login with an API token opens a server-side session (``worker.status_sessions``):
+the ``billsync_session`` cookie (HttpOnly, SameSite=Strict, Secure over https)
+holds a random id, never the token, and ends at logout, after
+``BILLSYNC_STATUS_SESSION_HOURS`` or when the token is revoked. Every POST must
+come from this origin (Origin, else Referer) and carry the form's CSRF token: the
+session's for the page's forms, a double-submit cookie's for the login form.
+Per integration of the organization, newest first (deleted ones greyed): the
+state badge, per-module last sync time and counts, the open error summary with
 resolutions and the last sync runs; then the organization's dead letters, with a
-filter and, for admins, replay buttons. Plain forms, no JavaScript.
+filter and, for admins, replay buttons. Plain forms, no JavaScript, no inline
+style (the Content-Security-Policy allows this origin only).
 """
 
 from __future__ import annotations
 
+import hmac
 import re
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, make_response, redirect, render_template, request
 from sqlalchemy.orm import Session
@@ -28,12 +38,16 @@ from worker.dead_letters import DeadLetterFilter, count, find, replay
 from worker.error_summary import list_errors
 from worker.errors import BrokerUnavailable
 from worker.integrations import organization_integrations
+from worker.status_sessions import LoggedIn, end_session, find_session, start_session
 
-__all__ = ["COOKIE", "blueprint"]
+__all__ = ["COOKIE", "CSRF_FIELD", "LOGIN_COOKIE", "blueprint"]
 
 blueprint = Blueprint("status_page", __name__, template_folder="templates")
 
-COOKIE = "billsync_token"
+COOKIE = "billsync_session"
+LOGIN_COOKIE = "billsync_login_csrf"  # the login form's double-submit CSRF token
+CSRF_FIELD = "csrf_token"
+TEMPLATES = Path(__file__).parent / "templates"
 DEAD_LETTER_LIMIT = 50
 HISTORY_LIMIT = 10
 BADGES = {
@@ -65,14 +79,15 @@ class DeadLetterPanel:
     error_class: str
 
 
-# -- login ------------------------------------------------------------------------------
+# -- the page and the login -------------------------------------------------------------
 
 
 @blueprint.get("/")
-def index() -> Response | str:
-    who = _logged_in()
-    if who is None:
-        return render_template("status_login.html", error=None)
+def index() -> Response:
+    logged_in = _logged_in()
+    if logged_in is None:
+        return _login_form(None, 200)
+    who = logged_in.principal
     module, error_class = _filter_args(request.args)
     with services().read() as session:
         integrations = _integrations(session, who)
@@ -84,9 +99,10 @@ def index() -> Response | str:
             module=module or "",
             error_class=error_class or "",
         )
-        return render_template(
+        html = render_template(
             "status_page.html",
             principal=who,
+            csrf_token=logged_in.csrf_token,
             panels=panels,
             dead=dead,
             modules=[m.value for m in Module],
@@ -94,29 +110,57 @@ def index() -> Response | str:
             failure=request.args.get("failed") == "broker",
             refresh_url=_here(module, error_class),
         )
+    return _private(make_response(html))
+
+
+@blueprint.get("/status.css")
+def stylesheet() -> Response:
+    # A file, not an inline <style>: the Content-Security-Policy allows this origin only.
+    response = make_response(_stylesheet())
+    response.mimetype = "text/css"
+    response.headers["Cache-Control"] = "max-age=3600"
+    return response
 
 
 @blueprint.post("/login")
-def login() -> Response | tuple[str, int]:
+def login() -> Response:
+    _require_same_origin()
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not _equal(request.form.get(CSRF_FIELD, ""), expected):
+        raise _Refused(_plain(403, "the login form expired: reload the page and log in again"))
     token = request.form.get("token", "").strip()
-    with services().read() as session:
+    with services().write() as session:
         who = authenticate(session, token) if token else None
-    if who is None:
-        return render_template("status_login.html", error="Unknown or revoked token."), 401
+        if who is None:
+            session_id = None
+        else:
+            # A new id at every login (no fixation); the session it replaces ends.
+            end_session(session, request.cookies.get(COOKIE, ""))
+            session_id = start_session(session, who, _lifetime())
+    if session_id is None:
+        return _login_form("Unknown or revoked token.", 401)
     response = redirect("/", code=303)
     response.set_cookie(
         COOKIE,
-        token,
+        session_id,
+        max_age=int(_lifetime().total_seconds()),
         httponly=True,
         samesite="Strict",
         secure=request.is_secure,
         path="/",
     )
+    response.delete_cookie(LOGIN_COOKIE, path="/", httponly=True, samesite="Strict")
     return response
 
 
 @blueprint.post("/logout")
 def logout() -> Response:
+    session_id = request.cookies.get(COOKIE, "")
+    logged_in = _logged_in()
+    if logged_in is not None:
+        _require_form_of_this_session(logged_in)
+        with services().write() as session:
+            end_session(session, session_id)
     response = redirect("/", code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict")
     return response
@@ -172,21 +216,71 @@ def _refused(exc: _Refused) -> Response:
     return exc.response
 
 
-def _logged_in() -> Principal | None:
-    token = request.cookies.get(COOKIE, "").strip()
-    if not token:
-        return None
-    with services().read() as session:
-        return authenticate(session, token)
+def _logged_in() -> LoggedIn | None:
+    # A write: the lookup notes the token's last use (at most once a minute).
+    with services().write() as session:
+        return find_session(session, request.cookies.get(COOKIE, ""))
 
 
 def _admin() -> Principal:
-    who = _logged_in()
-    if who is None:
+    """The admin behind a replay form: logged in (401), this origin and this session's
+    form (403), an admin token (403)."""
+    logged_in = _logged_in()
+    if logged_in is None:
         raise _Refused(_plain(401, "log in at / first"))
-    if not who.is_admin:
+    _require_form_of_this_session(logged_in)
+    if not logged_in.principal.is_admin:
         raise _Refused(_plain(403, "replaying dead letters needs an admin token"))
-    return who
+    return logged_in.principal
+
+
+def _require_form_of_this_session(logged_in: LoggedIn) -> None:
+    """A cross-site request carrying the session cookie stops here (CSRF)."""
+    _require_same_origin()
+    if not _equal(request.form.get(CSRF_FIELD, ""), logged_in.csrf_token):
+        raise _Refused(_plain(403, "missing or wrong CSRF token: reload the page and try again"))
+
+
+def _require_same_origin() -> None:
+    """The request's Origin (else its Referer) must be this site's."""
+    source = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    if source and source != "null":
+        netloc = urlsplit(source).netloc.lower()
+        public = urlsplit(services().settings.public_url).netloc.lower()
+        if netloc and netloc in {request.host.lower(), public}:
+            return
+    raise _Refused(_plain(403, "cross-origin request refused"))
+
+
+def _equal(sent: str, expected: str) -> bool:
+    return hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def _login_form(error: str | None, status: int) -> Response:
+    """The login form, with its double-submit CSRF token (a cookie and a hidden field)."""
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    response = make_response(
+        render_template("status_login.html", error=error, csrf_token=token), status
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure, path="/"
+    )
+    return _private(response)
+
+
+def _private(response: Response) -> Response:
+    # The page shows the organization's data: no shared or back-button caches.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@cache
+def _stylesheet() -> str:
+    return (TEMPLATES / "status.css").read_text()
+
+
+def _lifetime() -> timedelta:
+    return timedelta(hours=services().settings.status_session_hours)
 
 
 def _plain(status: int, message: str) -> Response:

@@ -1,4 +1,5 @@
-"""Pull-source credentials encrypted at rest (Fernet), and the key that opens them.
+"""Secrets encrypted at rest (Fernet): pull-source credentials, webhook signing
+secrets, and the key that opens them.
 
 An integration's ``source`` is stored as ``{"base_url", "dc",
 "credentials_encrypted", "credential_names"}``: the credentials (client secret,
@@ -11,6 +12,15 @@ Without it, embedded mode (a SQLite database) keeps a generated key in
 ``DATA_DIR/credential.key``; with PostgreSQL the gateway and the worker may run on
 different hosts, where a key file of their own would not match, so billsync
 refuses instead of guessing.
+
+Webhook signing secrets (``whsec_…``) are stored as a Fernet token of the secret
+(``seal_secret``); a row written before they were encrypted still holds the
+secret itself, which ``open_secret`` reads as it is until ``billsync keys
+rotate`` (or the next rotation of the secret) seals it.
+
+A pull source is checked against the allowed hosts when stored and again when
+opened for a pull (``worker.portal.allowed_hosts``): a row stored before the
+check existed must not send credentials elsewhere either.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from schemas.api import PullSource
 from worker.errors import BillsyncError
+from worker.portal.allowed_hosts import check_source_hosts
 from worker.settings import Settings
 
 __all__ = [
@@ -36,14 +47,19 @@ __all__ = [
     "CredentialKeyMissing",
     "credential_keys",
     "credential_names",
+    "is_sealed",
     "new_key",
     "open_credentials",
+    "open_secret",
     "pull_source",
+    "reseal",
     "seal_credentials",
+    "seal_secret",
     "sealed_source",
 ]
 
 KEY_FILE = "credential.key"
+_WEBHOOK_SECRET_PREFIX = "whsec_"  # a secret stored before secrets were sealed
 _MAKE_ONE = (
     "make one with `billsync zoho key` (or python -c 'from cryptography.fernet import "
     "Fernet; print(Fernet.generate_key().decode())') and set BILLSYNC_CREDENTIAL_KEY to it "
@@ -120,6 +136,7 @@ def sealed_source(source: PullSource, settings: Settings | None) -> dict[str, An
             "storing a pull source needs the settings with the credential key"
         )
     dumped = source.model_dump(mode="json")
+    check_source_hosts(dumped, settings)
     credentials: dict[str, str] = dumped.pop("credentials") or {}
     return {
         **dumped,
@@ -143,11 +160,48 @@ def pull_source(
         credentials = open_credentials(str(sealed), settings)
     else:
         credentials = dict(integration_source.get("credentials") or {})
-    return {
+    opened = {
         "base_url": integration_source.get("base_url"),
         "dc": integration_source.get("dc") or "com",
         "credentials": credentials,
     }
+    check_source_hosts(opened, settings)
+    return opened
+
+
+def seal_secret(secret: str, settings: Settings) -> str:
+    """A webhook signing secret as stored: a Fernet token of it (text)."""
+    return _fernet(settings).encrypt(secret.encode()).decode()
+
+
+def open_secret(stored: str, settings: Settings) -> str:
+    """The signing secret back from ``seal_secret``; a legacy plaintext secret as it is."""
+    if not is_sealed(stored):
+        return stored
+    try:
+        return _fernet(settings).decrypt(stored.encode()).decode()
+    except InvalidToken:
+        raise CredentialKeyChanged(
+            "a stored webhook signing secret does not decrypt: the credential key changed "
+            "(BILLSYNC_CREDENTIAL_KEY). Restore the previous key (a comma-separated list may "
+            "hold old and new), or rotate the integration's secret."
+        ) from None
+
+
+def is_sealed(stored: str) -> bool:
+    """False for a webhook secret stored in clear (before secrets were encrypted)."""
+    return not stored.startswith(_WEBHOOK_SECRET_PREFIX)
+
+
+def reseal(sealed: str, settings: Settings) -> str:
+    """``sealed`` encrypted again with the first key (``billsync keys rotate``)."""
+    try:
+        return _fernet(settings).rotate(sealed.encode()).decode()
+    except InvalidToken:
+        raise CredentialKeyChanged(
+            "a stored secret does not decrypt with any configured key: keep the old key in "
+            "BILLSYNC_CREDENTIAL_KEY (after the new one) until the rotation is done"
+        ) from None
 
 
 def credential_names(integration_source: Mapping[str, Any]) -> list[str]:

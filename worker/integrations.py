@@ -3,6 +3,10 @@
 A webhook-only integration is ``active`` as soon as it is created; one with a
 pull source starts in ``sync_in_progress`` (``worker.lifecycle`` requests its
 initial sync). The rest of the lifecycle is in ``worker.lifecycle``.
+
+Signing secrets are stored encrypted with the credential key (verifying an HMAC
+needs the secret itself, so a hash will not do); a token-mode integration keeps
+only its token's SHA-256.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from sqlalchemy.orm import Session
 
 from schemas.api import IntegrationCreate
 from worker.accounts import hash_token
-from worker.credential_box import sealed_source
+from worker.credential_box import (
+    CredentialKeyMissing,
+    is_sealed,
+    open_secret,
+    seal_secret,
+    sealed_source,
+)
 from worker.db import Integration, IntegrationSecret
 from worker.db.base import utcnow
 from worker.errors import Conflict, NotFound
@@ -73,7 +83,8 @@ def create_integration(
 ) -> CreatedIntegration:
     """Connect a portal; an organization has at most one connected portal at a time.
 
-    A pull source's credentials are stored encrypted with the settings' credential key.
+    A pull source's credentials and the signing secret are stored encrypted with the
+    settings' credential key.
     """
     existing = session.scalars(
         select(Integration).where(
@@ -104,7 +115,7 @@ def create_integration(
         integration.webhook_token_hash = hash_token(token)
     else:
         secret = new_webhook_secret()
-        integration.secrets.append(IntegrationSecret(secret=secret))
+        integration.secrets.append(IntegrationSecret(secret=_sealed(secret, settings)))
     session.add(integration)
     session.flush()
     return CreatedIntegration(integration, secret, token)
@@ -129,11 +140,12 @@ def get_integration(session: Session, organization_id: str, integration_id: str)
 
 
 def rotate_secret(
-    session: Session, integration: Integration, overlap: timedelta
+    session: Session, integration: Integration, overlap: timedelta, settings: Settings
 ) -> tuple[str, datetime]:
     """Add a new signing secret; the current ones stay valid for ``overlap``.
 
-    Returns the new secret and when the previous ones stop being accepted.
+    Returns the new secret and when the previous ones stop being accepted. A previous
+    secret still stored in clear (from before secrets were encrypted) is sealed now.
     """
     if integration.verification != "signature":
         raise Conflict("integration uses token verification; it has no signing secret")
@@ -141,20 +153,29 @@ def rotate_secret(
     for old in integration.secrets:
         if old.expires_at is None or old.expires_at > now + overlap:
             old.expires_at = now + overlap
+        if not is_sealed(old.secret):
+            old.secret = seal_secret(old.secret, settings)
     secret = new_webhook_secret()
-    integration.secrets.append(IntegrationSecret(secret=secret, created_at=now))
+    integration.secrets.append(
+        IntegrationSecret(secret=seal_secret(secret, settings), created_at=now)
+    )
     session.flush()
     return secret, now + overlap
 
 
-def webhook_credentials(session: Session, integration_id: str) -> WebhookCredentials | None:
-    """Credentials for verifying a webhook, or None for an unknown integration."""
+def webhook_credentials(
+    session: Session, integration_id: str, settings: Settings
+) -> WebhookCredentials | None:
+    """Credentials for verifying a webhook (secrets decrypted), or None for an unknown
+    integration."""
     integration = session.get(Integration, integration_id)
     if integration is None:
         return None
     now = utcnow()
     valid = tuple(
-        s.secret for s in integration.secrets if s.expires_at is None or s.expires_at > now
+        open_secret(s.secret, settings)
+        for s in integration.secrets
+        if s.expires_at is None or s.expires_at > now
     )
     return WebhookCredentials(
         integration_id=integration.id,
@@ -163,3 +184,10 @@ def webhook_credentials(session: Session, integration_id: str) -> WebhookCredent
         secrets=valid,
         token_hash=integration.webhook_token_hash,
     )
+
+
+def _sealed(secret: str, settings: Settings | None) -> str:
+    if settings is None:
+        # A caller that stores a secret must hand over the key; never fall back to plaintext.
+        raise CredentialKeyMissing("storing a webhook secret needs the settings with the key")
+    return seal_secret(secret, settings)

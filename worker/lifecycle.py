@@ -1,4 +1,4 @@
-"""The integration lifecycle (DESIGN §6): connect, sync, edit, disable, enable, delete.
+"""The integration lifecycle: connect, sync, edit, disable, enable, delete.
 
 While disabled, webhooks are still answered 202 and their events are kept
 unapplied (parked, see ``worker.apply``); enabling republishes them and resumes

@@ -54,6 +54,7 @@ from worker.db.base import utcnow
 from worker.errors import BrokerUnavailable
 from worker.integrations import DISABLED
 from worker.messaging.publisher import Publisher
+from worker.portal.allowed_hosts import PortalHostRefused
 from worker.portal.auth import AccessToken, CredentialsIncomplete, access_token_for, api_base_url
 from worker.portal.budget import budget_for
 from worker.portal.client import LOG_TYPES, PortalClient, PortalError, PortalUnavailable
@@ -173,6 +174,7 @@ class PullRunner:
             BrokerUnavailable,
             CredentialKeyError,
             CredentialsIncomplete,
+            PortalHostRefused,
         ) as exc:
             outcome, error = FAILED, f"{type(exc).__name__}: {exc}"
         except Exception as exc:

@@ -5,10 +5,10 @@
 Prints events/s for:
   consumer      the worker draining RabbitMQ into PostgreSQL (decode, apply, commit, ack)
   batched       apply_batch, 200 events per transaction (the worker's database part)
-  per-event     one transaction per event (the naive consumer; DESIGN §8 baseline)
+  per-event     one transaction per event (the naive consumer; a baseline)
   raw upsert    a bare multi-row INSERT … ON CONFLICT DO UPDATE of the same rows,
-                with no dedupe or version check (the ceiling; DESIGN §8 baseline)
-and the ratios DESIGN §8 asks for (batched ≥ 10 × per-event, ≥ 0.25 × raw).
+                with no dedupe or version check (the ceiling; a baseline)
+and the target ratios (batched ≥ 10 × per-event, ≥ 0.25 × raw).
 Needs PostgreSQL and RabbitMQ, found as the test suite finds them.
 """
 

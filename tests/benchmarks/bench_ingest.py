@@ -3,8 +3,8 @@
     python -m tests.benchmarks.bench_ingest [--requests 3000] [--concurrency 16]
 
 Both servers run the same way (gunicorn, 2 gthread workers × 8 threads) and get
-the same pre-signed requests from the same client; DESIGN §8 asks for the gateway
-at ≥ 0.6 × the bare route. Needs PostgreSQL and RabbitMQ (as the test suite finds them).
+the same pre-signed requests from the same client; the target for the gateway is
+≥ 0.6 × the bare route. Needs PostgreSQL and RabbitMQ (as the test suite finds them).
 """
 
 from __future__ import annotations

@@ -11,10 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage, event_adapter
 from schemas.api import CustomerCreate, IntegrationCreate, InvoiceUserCreate
+from tests.conftest import CREDENTIAL_KEY
 from worker.apply import apply_batch
 from worker.db import Customer, StaffUser, SyncedRecord, SyncError
 from worker.integrations import create_integration
 from worker.local_records import create_customer, create_invoice_user
+from worker.settings import Settings
+
+# Signing secrets are stored sealed: the harness seals with the suite's key.
+KEYED = Settings(credential_key=CREDENTIAL_KEY)
 
 
 @dataclass
@@ -103,5 +108,7 @@ class Sync:
 def connect(sessions: sessionmaker[Session], organization_id: str, **settings: Any) -> Sync:
     fields = {"portal_id": f"portal-{uuid.uuid4().hex[:6]}", "modules": ["timesheets"], **settings}
     with sessions.begin() as session:
-        created = create_integration(session, organization_id, IntegrationCreate(**fields))
+        created = create_integration(
+            session, organization_id, IntegrationCreate(**fields), settings=KEYED
+        )
         return Sync(sessions, organization_id, created.integration.id)

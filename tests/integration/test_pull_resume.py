@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import CREDENTIAL_KEY, UNTHROTTLED, Org
+from tests.conftest import CREDENTIAL_KEY, FAKE_PORTAL_HOSTS, UNTHROTTLED, Org
 from tests.fake_portal import FakePortal
 from tests.integration.pull_harness import Pulling, expected_state
 from tests.support import wait_until
@@ -62,6 +62,7 @@ def test_a_pull_killed_midway_resumes_from_its_watermarks(
             "BILLSYNC_DATA_DIR": str(tmp_path),
             "BILLSYNC_CREDENTIAL_KEY": CREDENTIAL_KEY,
             "BILLSYNC_PORTAL_RATE_CALLS": str(UNTHROTTLED),
+            "BILLSYNC_PORTAL_ALLOWED_HOSTS": FAKE_PORTAL_HOSTS,
         }
         puller = subprocess.Popen(
             [sys.executable, "-m", "worker.cli", "integration", "sync", created["id"]],

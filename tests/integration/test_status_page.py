@@ -3,6 +3,7 @@ RabbitMQ, the apply consumer running), plus its access rules through the test cl
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -17,6 +18,7 @@ from tests.conftest import Connected, Org, make_org
 from tests.integration.sync_harness import Sync
 from tests.portal import project
 from tests.support import wait_until
+from webhook_gateway.status_page import COOKIE, CSRF_FIELD, LOGIN_COOKIE
 from worker.db import DeadLetter, Project
 from worker.dead_letters import archive
 from worker.runtime import ConsumerThread, build_consumer
@@ -56,9 +58,36 @@ def projects(sessions: sessionmaker[Session], integration_id: str) -> set[str]:
         )
 
 
+# The test client's requests go to http://localhost: a browser on the page sends this Origin.
+SAME_ORIGIN = {"Origin": "http://localhost"}
+
+
+def try_login(client: FlaskClient, token: str) -> Any:
+    """Post the login form as a browser on the login page would."""
+    client.get("/")  # the login form sets its CSRF cookie
+    cookie = client.get_cookie(LOGIN_COOKIE)
+    assert cookie is not None
+    return client.post(
+        "/login", data={"token": token, CSRF_FIELD: cookie.value}, headers=SAME_ORIGIN
+    )
+
+
 def login(client: FlaskClient, token: str) -> None:
-    response = client.post("/login", data={"token": token})
+    response = try_login(client, token)
     assert response.status_code == 303, response.get_data(as_text=True)
+
+
+def page_csrf(client: FlaskClient) -> str:
+    """The CSRF token the logged-in page puts in its forms."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True))
+    assert found is not None, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+def submit(client: FlaskClient, path: str, **form: str) -> Any:
+    """Post one of the page's forms as the browser would: same origin, with its token."""
+    data = {CSRF_FIELD: page_csrf(client), **form}
+    return client.post(path, data=data, headers=SAME_ORIGIN)
 
 
 # -- in the browser -----------------------------------------------------------------------
@@ -83,8 +112,9 @@ def test_the_page_shows_the_integration_and_a_replay_applies_the_dead_letter(
             field.submit()
             wait_until(lambda: browser.find_elements(By.ID, f"integration-{integration.id}"))
 
-            cookie = browser.get_cookie("billsync_token")
+            cookie = browser.get_cookie(COOKIE)
             assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            assert cookie["value"] != org.admin_token  # a session id, never the token
             panel = browser.find_element(By.ID, f"integration-{integration.id}")
             assert panel.find_element(By.CSS_SELECTOR, ".badge").text == "Active"
             assert synced(panel, "projects") == "1"
@@ -124,7 +154,7 @@ def test_without_a_valid_token_the_page_is_the_login_form(
     assert 'name="token"' in page.get_data(as_text=True)
     assert integration.id not in page.get_data(as_text=True)
 
-    wrong = client.post("/login", data={"token": "bst_not-a-token"})
+    wrong = try_login(client, "bst_not-a-token")
     assert wrong.status_code == 401
     assert "Unknown or revoked token" in wrong.get_data(as_text=True)
 
@@ -134,7 +164,7 @@ def test_without_a_valid_token_the_page_is_the_login_form(
 
     login(client, org.admin_token)
     assert integration.id in client.get("/").get_data(as_text=True)
-    assert client.post("/logout").status_code == 303
+    assert submit(client, "/logout").status_code == 303
     assert 'name="token"' in client.get("/").get_data(as_text=True)
 
 
@@ -149,8 +179,8 @@ def test_a_viewer_sees_escaped_dead_letters_with_a_filter_and_no_replay_button(
     assert f'id="dead-letter-{dead_id}"' in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     assert "Replay" not in html
-    assert client.post(f"/dead-letters/{dead_id}/replay").status_code == 403
-    assert client.post("/dead-letters/replay").status_code == 403
+    assert submit(client, f"/dead-letters/{dead_id}/replay").status_code == 403
+    assert submit(client, "/dead-letters/replay").status_code == 403
 
     filtered = client.get("/?module=tasks").get_data(as_text=True)
     assert f'id="dead-letter-{dead_id}"' not in filtered
@@ -168,8 +198,8 @@ def test_an_admin_cannot_replay_another_organizations_dead_letter(
     login(client, other.admin_token)
 
     assert f'id="dead-letter-{dead_id}"' not in client.get("/").get_data(as_text=True)
-    assert client.post(f"/dead-letters/{dead_id}/replay").status_code == 404
-    replayed = client.post("/dead-letters/replay")
+    assert submit(client, f"/dead-letters/{dead_id}/replay").status_code == 404
+    replayed = submit(client, "/dead-letters/replay")
     assert replayed.status_code == 303 and "done=replayed+0" in replayed.headers["Location"]
     with pg_sessions() as session:
         assert session.scalar(select(func.count()).select_from(DeadLetter)) == 1

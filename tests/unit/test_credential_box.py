@@ -16,9 +16,13 @@ from worker.credential_box import (
     CredentialKeyInvalid,
     CredentialKeyMissing,
     credential_names,
+    is_sealed,
     open_credentials,
+    open_secret,
     pull_source,
+    reseal,
     seal_credentials,
+    seal_secret,
     sealed_source,
 )
 from worker.settings import Settings
@@ -32,7 +36,8 @@ POSTGRES = "postgresql://billsync@localhost/billsync"
 
 
 def embedded(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, credential_key="")
+    # portal.test: the sources here name a test host, which pulls must be allowed to reach.
+    return Settings(data_dir=tmp_path, credential_key="", portal_allowed_hosts="portal.test")
 
 
 def with_key(tmp_path: Path, key: str) -> Settings:
@@ -151,3 +156,32 @@ def test_credential_names_of_new_and_legacy_rows() -> None:
         "refresh_token",
     ]
     assert credential_names({"credentials": {"access_token": "t"}}) == ["access_token"]
+
+
+WEBHOOK_SECRET = "whsec_" + "A" * 43 + "="
+
+
+def test_a_webhook_secret_is_sealed_and_opens_again(tmp_path: Path) -> None:
+    settings = with_key(tmp_path, Fernet.generate_key().decode())
+
+    sealed = seal_secret(WEBHOOK_SECRET, settings)
+
+    assert is_sealed(sealed) and WEBHOOK_SECRET not in sealed
+    assert len(sealed) <= 255  # the column's width
+    assert open_secret(sealed, settings) == WEBHOOK_SECRET
+
+
+def test_a_webhook_secret_stored_in_clear_is_read_as_it_is(tmp_path: Path) -> None:
+    assert not is_sealed(WEBHOOK_SECRET)
+    assert open_secret(WEBHOOK_SECRET, embedded(tmp_path)) == WEBHOOK_SECRET
+
+
+def test_reseal_moves_a_secret_to_the_first_key(tmp_path: Path) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    sealed = seal_secret(WEBHOOK_SECRET, with_key(tmp_path, old))
+
+    resealed = reseal(sealed, with_key(tmp_path, f"{new},{old}"))
+
+    assert open_secret(resealed, with_key(tmp_path, new)) == WEBHOOK_SECRET
+    with pytest.raises(CredentialKeyChanged):
+        open_secret(sealed, with_key(tmp_path, new))

@@ -107,4 +107,4 @@ def main() -> None:
 
 
 # The commands register themselves on ``cli`` when imported.
-from worker.cli import billing, dead_letters, integrations, processes, zoho  # noqa: E402,F401
+from worker.cli import billing, dead_letters, integrations, processes, tokens, zoho  # noqa: E402,F401

@@ -35,7 +35,7 @@ from worker.db.sync_models import (
     SyncError,
     SyncRun,
 )
-from worker.db.tenancy import ApiToken, InvoiceUser, Organization
+from worker.db.tenancy import ApiToken, InvoiceUser, Organization, StatusSession
 
 __all__ = [
     "ApiToken",
@@ -62,6 +62,7 @@ __all__ = [
     "RecurringRun",
     "ProjectStaff",
     "StaffUser",
+    "StatusSession",
     "SyncCursor",
     "SyncError",
     "SyncRun",

@@ -52,14 +52,16 @@ class Integration(Base):
 class IntegrationSecret(Base):
     """A Standard Webhooks signing secret. Several are valid during a rotation.
 
-    The secret is stored as is: verifying an HMAC needs the key itself.
+    Verifying an HMAC needs the secret itself, so it cannot be hashed: it is stored
+    encrypted with the credential key (``worker.credential_box.seal_secret``); rows
+    from before that hold the secret in clear until they are sealed.
     """
 
     __tablename__ = "integration_secrets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id"), index=True)
-    secret: Mapped[str] = mapped_column(String(128))
+    secret: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
 

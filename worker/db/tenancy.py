@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from worker.db.base import Base, utcnow
 
-__all__ = ["ApiToken", "InvoiceUser", "Organization"]
+__all__ = ["ApiToken", "InvoiceUser", "Organization", "StatusSession"]
 
 
 class Organization(Base):
@@ -33,6 +33,23 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    name: Mapped[str | None] = mapped_column(String(100))
+    last_used_at: Mapped[datetime | None]
+
+
+class StatusSession(Base):
+    """A status-page login: the cookie holds a random id, only its SHA-256 is stored.
+
+    It stands for the token that logged in, so revoking the token ends it too.
+    """
+
+    __tablename__ = "status_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(ForeignKey("api_tokens.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
 
 
 class InvoiceUser(Base):

@@ -1,4 +1,4 @@
-"""Portal REST records → webhook events (PORTAL_API part A), so a pull feeds the
+"""Portal REST records → webhook events (the webhook contract), so a pull feeds the
 same consumer and rules as webhooks.
 
 Pure functions. Each takes one record as the REST API returns it (V3, with the

@@ -1,4 +1,4 @@
-"""The sync rules of the invoicing side (DESIGN §5), as small I/O-free decisions.
+"""The sync rules of the invoicing side, as small I/O-free decisions.
 
 Each rule module takes a payload and what the database already holds and returns a
 decision; ``worker.apply`` does the lookups and the writes.

@@ -1,0 +1,44 @@
+"""What every answer of the gateway carries for browsers, and the pull-source host refusal.
+
+The headers matter for the status page (HTML with forms) and cost nothing on JSON:
+no framing (clickjacking), scripts, styles and forms from this origin only, no
+content-type guessing, and no page URL sent to other sites.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from worker.portal.allowed_hosts import PortalHostRefused
+
+__all__ = ["SECURITY_HEADERS", "blueprint"]
+
+blueprint = Blueprint("security", __name__)
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    # same-origin: the status page's own POSTs keep a Referer to check, other sites get none.
+    "Referrer-Policy": "same-origin",
+}
+
+
+@blueprint.after_app_request
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@blueprint.app_errorhandler(PortalHostRefused)
+def _portal_host_refused(exc: PortalHostRefused) -> tuple[Response, int]:
+    """422 naming the field and the setting that would allow the host."""
+    body = {
+        "error": "portal_host_not_allowed",
+        "message": str(exc),
+        "details": [{"path": f"source.{exc.field}", "message": str(exc)}],
+    }
+    return jsonify(body), 422
