@@ -40,7 +40,7 @@ class QueueMessage(BaseModel):
 
 
 def routing_key(message: QueueMessage) -> str:
-    """Topic routing key ``<module>.<action>`` (DESIGN §1)."""
+    """Topic routing key ``<module>.<action>``."""
     return f"{message.event.module.value}.{message.event.action.value}"
 
 

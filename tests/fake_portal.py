@@ -1,6 +1,6 @@
 """A test double of the portal: the V3 REST API billsync pulls from, and the webhooks it pushes.
 
-Records are kept in one store, in the webhook ``data`` shape of PORTAL_API.md part A, so
+Records are kept in one store, in the webhook ``data`` shape of the contract, so
 the push path and the pull path see the same portal and a test can check that they
 agree. The REST side renders that store in the V3 spellings that ``worker.portal``
 speaks (its docstring is the spec). The webhook side sends signed or token-carrying

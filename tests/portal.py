@@ -1,4 +1,4 @@
-"""Builders of portal webhook events (PORTAL_API.md part A), for tests and benchmarks."""
+"""Builders of portal webhook events (the webhook contract), for tests and benchmarks."""
 
 from __future__ import annotations
 

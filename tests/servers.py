@@ -1,6 +1,6 @@
 """Finding the real PostgreSQL and RabbitMQ the integration tests need.
 
-Order (DESIGN §3): BILLSYNC_TEST_DATABASE_URL / BILLSYNC_TEST_BROKER_URL when set,
+Order: BILLSYNC_TEST_DATABASE_URL / BILLSYNC_TEST_BROKER_URL when set,
 else a server on the local default port, else a testcontainers container when a
 Docker engine runs, else the run FAILS with how to start one. Never a skip.
 """
