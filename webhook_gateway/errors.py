@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 _ASCII_DIGITS = frozenset("0123456789")
 
 _UNION_TAGS = frozenset({*(m.value for m in Module), "deleted"})
+# The error type the event union reports for a missing or unknown module.
+_UNKNOWN_MODULE = "invalid_module"
 
 
 class ApiError(Exception):
@@ -80,6 +82,9 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
             for i, part in enumerate(raw)
             if not (part in _UNION_TAGS and (i == 0 or raw[i - 1].isdigit()))
         ]
+        if error["type"] == _UNKNOWN_MODULE:
+            # Raised by the union itself, so located at the event: the field is module.
+            loc.append("module")
         details.append({"path": ".".join(loc), "message": error["msg"], "type": error["type"]})
     return details
 

@@ -1,4 +1,8 @@
-"""Liveness and readiness: /healthz (process up), /readyz (database and broker)."""
+"""Liveness and readiness: /healthz (process up), /readyz (database, its schema, broker).
+
+A database that answers but is not migrated to the schema this code needs is not
+ready: every route that touches a table would answer 500.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from webhook_gateway.services import services
+from worker import migrate
 
 __all__ = ["blueprint"]
 
@@ -20,16 +25,19 @@ def healthz() -> Response:
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
     svc = services()
-    checks = {"database": _database_ok(), "broker": svc.publisher.ping()}
+    database, schema = _database_checks()
+    checks = {"database": database, "schema": schema, "broker": svc.publisher.ping()}
     ready = all(checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     return jsonify(body), 200 if ready else 503
 
 
-def _database_ok() -> bool:
+def _database_checks() -> tuple[bool, bool]:
+    """(the database answers, its schema is at this code's head revision)."""
     try:
         with services().read() as session:
             session.execute(text("SELECT 1"))
-        return True
+            connection = session.connection()
+            return True, migrate.schema_is_current(connection)
     except Exception:
-        return False
+        return False, False

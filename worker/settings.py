@@ -8,16 +8,23 @@ mode: a SQLite database and kombu's SQLAlchemy/SQLite transport under
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["LOG_LEVELS", "Settings", "unknown_variables"]
+
+ENV_PREFIX = "BILLSYNC_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# BILLSYNC_* variables that are not settings: the test suite's server URLs.
+_NOT_SETTINGS = ("BILLSYNC_TEST_",)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BILLSYNC_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(
         default=Path(".billsync"),
@@ -159,10 +166,18 @@ class Settings(BaseSettings):
         description="The URL the portal reaches the gateway at (webhook setup); "
         "empty: the host of the request that asks.",
     )
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description=f"One of {', '.join(LOG_LEVELS)}.")
     metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="`billsync worker` serves /metrics here; 0: off."
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (any case)")
+        return level
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
@@ -180,6 +195,30 @@ class Settings(BaseSettings):
         """True for kombu's virtual transports, which lack DLX and delivery limits."""
         return not self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
 
+    @property
+    def uses_data_dir(self) -> bool:
+        """True when the database or the broker lives in files under DATA_DIR."""
+        return self.database_url.startswith("sqlite") or self.is_embedded_broker
+
     def ensure_data_dir(self) -> None:
-        if self.database_url.startswith("sqlite") or self.is_embedded_broker:
+        if self.uses_data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning per ``BILLSYNC_*`` variable that is no setting (a misspelling would
+    otherwise be ignored in silence), naming the closest setting when one is close."""
+    known = [name.upper() for name in Settings.model_fields]
+    warnings = []
+    for variable in sorted(environ):
+        name = variable.upper()  # pydantic-settings reads names in any case
+        if not name.startswith(ENV_PREFIX) or name.startswith(_NOT_SETTINGS):
+            continue
+        setting = name.removeprefix(ENV_PREFIX)
+        if setting in known:
+            continue
+        # Compared without the prefix, which every name shares and would make all close.
+        close = difflib.get_close_matches(setting, known, n=1)
+        hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
+        warnings.append(f"{variable} is not a billsync setting and is ignored{hint}")
+    return warnings

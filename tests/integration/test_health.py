@@ -1,4 +1,5 @@
-"""/healthz says the process is up; /readyz says whether the database and broker answer."""
+"""/healthz says the process is up; /readyz says whether the database (migrated to this
+code's schema) and the broker answer."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_healthz_answers_while_the_process_is_up(client: FlaskClient) -> None:
 def test_readyz_is_ready_when_database_and_broker_answer(client: FlaskClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["checks"] == {"database": True, "broker": True}
+    assert response.get_json()["checks"] == {"database": True, "schema": True, "broker": True}
 
 
 def test_readyz_is_503_and_names_the_broker_when_it_is_unreachable(
@@ -36,4 +37,4 @@ def test_readyz_is_503_and_names_the_broker_when_it_is_unreachable(
         response = client.get("/readyz")
         publisher.close()
     assert response.status_code == 503
-    assert response.get_json()["checks"] == {"database": True, "broker": False}
+    assert response.get_json()["checks"] == {"database": True, "schema": True, "broker": False}

@@ -7,6 +7,7 @@ the worker never pulls in Flask.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from worker import migrate
 from worker.billing import NothingToInvoice, RateMissing
 from worker.db import make_engine, make_sessionmaker
 from worker.errors import Conflict, NotFound
-from worker.settings import Settings
+from worker.settings import ENV_PREFIX, Settings, unknown_variables
 from worker.sync_runs import SourceMissing
 
 __all__ = ["PositiveDecimal", "cli", "main"]
@@ -63,10 +64,32 @@ def cli(ctx: click.Context) -> None:
     With none set, everything runs embedded: a SQLite database and a SQLite
     message transport under BILLSYNC_DATA_DIR (default ./.billsync).
     """
+    for warning in unknown_variables(os.environ):
+        click.echo(f"warning: {warning}", err=True)
     try:
         ctx.obj = Settings()
     except ValidationError as exc:
-        raise click.ClickException(f"invalid configuration:\n{exc}") from exc
+        raise InvalidConfiguration(exc) from exc
+
+
+class InvalidConfiguration(click.ClickException):
+    """Settings that do not validate: one line per variable, exit 2 like a usage error."""
+
+    exit_code = 2
+
+    def __init__(self, error: ValidationError) -> None:
+        lines = [_setting_problem(problem) for problem in error.errors(include_url=False)]
+        super().__init__("invalid configuration:\n" + "\n".join(lines))
+
+
+def _setting_problem(problem: Any) -> str:
+    if not problem["loc"]:
+        return f"  {problem['msg']}"
+    field = str(problem["loc"][0])
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    # URLs may carry a password and keys are secret: show what was given only otherwise.
+    shown = "" if field.endswith(("_url", "_key")) else f" (got {problem['input']!r})"
+    return f"  {ENV_PREFIX}{field.upper()}: {message}{shown}"
 
 
 @contextmanager
@@ -80,7 +103,10 @@ def operator_errors() -> Iterator[None]:
 def ready_sessions(settings: Settings) -> sessionmaker[Session]:
     """Sessions on a database migrated to head (every command may be the first run)."""
     engine = make_engine(settings)
-    migrate.upgrade(engine)
+    try:
+        migrate.upgrade(engine)
+    except migrate.SchemaUnversioned as exc:
+        raise click.ClickException(str(exc)) from exc
     return make_sessionmaker(engine)
 
 

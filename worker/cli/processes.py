@@ -5,27 +5,33 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import httpx
-import prometheus_client
-from standardwebhooks.webhooks import Webhook
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from worker import migrate
 from worker.accounts import create_organization
 from worker.cli import cli, ready_sessions, redacted, settings_of, stop_on_signals
+from worker.cli.preflight import DataDirInUse, PortInUse, ensure_port_free, exclusive_data_dir
 from worker.db import make_engine, make_sessionmaker
 from worker.logs import configure_logging
 from worker.messaging.embedded import recover_in_flight
+from worker.metrics import mark_worker_dead, serve_worker_metrics, shared_across_processes
 from worker.runtime import (
     ConsumerThread,
     build_archiver,
     build_consumer,
     build_scheduler,
 )
+from worker.settings import Settings
 
 # -- database -----------------------------------------------------------------
 
@@ -41,7 +47,8 @@ def db() -> None:
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Apply Alembic migrations up to REVISION (safe to run repeatedly)."""
     engine = make_engine(settings_of(ctx))
-    migrate.upgrade(engine, revision)
+    with refused_at_start():
+        migrate.upgrade(engine, revision)
     click.echo(f"database at {revision} ({engine.url.render_as_string(hide_password=True)})")
 
 
@@ -53,8 +60,14 @@ def org() -> None:
     """Organizations (tenants)."""
 
 
+def _not_blank(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("an organization needs a name that is not blank")
+    return value
+
+
 @org.command("create")
-@click.argument("name")
+@click.argument("name", callback=_not_blank)
 @click.pass_context
 def org_create(ctx: click.Context, name: str) -> None:
     """Create organization NAME; prints its id and an admin token (shown once)."""
@@ -67,6 +80,39 @@ def org_create(ctx: click.Context, name: str) -> None:
 
 # -- processes ----------------------------------------------------------------
 
+PORT_SETTING = "--port or BILLSYNC_PORT"
+
+
+@contextmanager
+def refused_at_start() -> Iterator[None]:
+    """What stops a process from starting, as a message and exit 1, not a traceback."""
+    try:
+        yield
+    except (
+        PortInUse,
+        DataDirInUse,
+        migrate.SchemaNotCurrent,
+        migrate.SchemaUnversioned,
+    ) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def checked_engine(settings: Settings) -> Engine:
+    """An engine on a database migrated to this code's schema; production processes do
+    not migrate (several starting at once would race, and the operator decides when)."""
+    engine = make_engine(settings)
+    try:
+        migrate.require_current(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        raise click.ClickException(
+            f"cannot reach the database ({redacted(settings.database_url)}): {exc.orig}"
+        ) from exc
+    except migrate.SchemaNotCurrent:
+        engine.dispose()
+        raise
+    return engine
+
 
 @cli.command()
 @click.option("--host", default=None, help="Listen address [BILLSYNC_HOST, 127.0.0.1].")
@@ -76,14 +122,27 @@ def run(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Gateway and worker in one process (the embedded default needs no servers).
 
     Migrates the database first. Stop with Ctrl-C: in-flight messages are
-    returned to the queue.
+    returned to the queue. Refuses a busy port, and a data directory another
+    `billsync run` holds.
     """
+    settings = settings_of(ctx)
+    configure_logging(settings.log_level)
+    host, port = host or settings.host, port or settings.port
+    with ExitStack() as held:
+        with refused_at_start():
+            ensure_port_free(host, port, PORT_SETTING)
+            if settings.uses_data_dir:
+                # Before migrating and recovering: a second run would take the first
+                # one's in-flight messages back.
+                held.enter_context(exclusive_data_dir(settings.data_dir))
+        _run_embedded(settings, host, port)
+
+
+def _run_embedded(settings: Settings, host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
     from webhook_gateway import create_app
 
-    settings = settings_of(ctx)
-    configure_logging(settings.log_level)
     sessions = ready_sessions(settings)
     if settings.is_embedded_broker:
         recover_in_flight(settings.broker_url)
@@ -94,7 +153,10 @@ def run(ctx: click.Context, host: str | None, port: int | None) -> None:
     archiver.start()
     scheduler = build_scheduler(settings, sessions)
     scheduler.start()
-    server = make_server(host or settings.host, port or settings.port, app, threaded=True)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:  # taken between the check and now
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     stop_on_signals(server.shutdown)
     click.echo(
         f"billsync listening on http://{server.host}:{server.port} "
@@ -125,21 +187,34 @@ def gateway(
 
     settings = settings_of(ctx)
     configure_logging(settings.log_level)
+    host, port = host or settings.host, port or settings.port
+    with refused_at_start():
+        ensure_port_free(host, port, PORT_SETTING)
+        checked_engine(settings).dispose()  # each gunicorn worker makes its own
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{host or settings.host}:{port or settings.port}")
+            self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn 25.1+ opens a control socket at one path per user, so every
+                # gateway on the host would take it from the one before; billsync is
+                # managed by signals (SIGTERM, SIGHUP), not gunicornc.
+                self.cfg.set("control_socket_disable", True)
             for name, value in GUNICORN_REQUEST_LIMITS.items():
                 self.cfg.set(name, value)
             self.cfg.set("post_worker_init", json_protocol_errors)
+            self.cfg.set("child_exit", mark_worker_dead)
 
         def load(self) -> Any:
             return create_app(settings)
 
-    _Gunicorn().run()
+    # Every gunicorn process counts into files they all share, so each scrape (whichever
+    # process answers it) sums them: set up here, before gunicorn forks.
+    with shared_across_processes():
+        _Gunicorn().run()
 
 
 # What gunicorn itself refuses before the app sees a request: a request line (method,
@@ -186,7 +261,11 @@ def worker(ctx: click.Context) -> None:
     """The worker alone: applies billsync.apply and runs the pulls, until SIGTERM or Ctrl-C."""
     settings = settings_of(ctx)
     configure_logging(settings.log_level)
-    sessions = make_sessionmaker(make_engine(settings))
+    with refused_at_start():
+        if settings.metrics_port:
+            metrics_setting = "BILLSYNC_METRICS_PORT (0 turns /metrics off)"
+            ensure_port_free(settings.host, settings.metrics_port, metrics_setting)
+        sessions = make_sessionmaker(checked_engine(settings))
     consumer = build_consumer(settings, sessions)
     scheduler = build_scheduler(settings, sessions)
 
@@ -195,7 +274,7 @@ def worker(ctx: click.Context) -> None:
 
     stop_on_signals(_stop)
     if settings.metrics_port:
-        prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
+        serve_worker_metrics(settings, sessions)  # the gateway's state gauges too
     archiver = ConsumerThread(build_archiver(settings, sessions))
     archiver.start()
     scheduler.start()
@@ -237,11 +316,12 @@ def webhook_send(
     body = event_file.read_bytes()
     headers = {"Content-Type": "application/json"}
     if secret:
+        signer = _signer(secret)
         msg_id = webhook_id or f"msg_{uuid.uuid4().hex}"
         timestamp = datetime.now(UTC)
         headers["webhook-id"] = msg_id
         headers["webhook-timestamp"] = str(int(timestamp.timestamp()))
-        headers["webhook-signature"] = Webhook(secret).sign(msg_id, timestamp, body.decode())
+        headers["webhook-signature"] = signer.sign(msg_id, timestamp, body.decode())
     if webhook_token:
         headers["X-Billsync-Token"] = webhook_token
     try:
@@ -251,3 +331,13 @@ def webhook_send(
     click.echo(f"{response.status_code} {response.text.strip()}")
     if not response.is_success:
         sys.exit(1)
+
+
+def _signer(secret: str) -> Webhook:
+    try:
+        return Webhook(secret)
+    except (ValueError, EmptyWebhookSecretError) as exc:  # binascii.Error is a ValueError
+        raise click.BadParameter(
+            "not a signing secret: give the integration's whsec_… secret as it was shown",
+            param_hint="--secret",
+        ) from exc

@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from worker.db.base import Base, utcnow
 
-__all__ = ["ApiToken", "InvoiceUser", "Organization", "StatusSession"]
+__all__ = ["ApiToken", "BlankName", "InvoiceUser", "Organization", "StatusSession"]
+
+
+class BlankName(ValueError):
+    """A name that is empty or only white space: nobody could tell the record apart."""
 
 
 class Organization(Base):
@@ -20,6 +24,12 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @validates("name")
+    def _named(self, _key: str, name: str) -> str:
+        if not name.strip():
+            raise BlankName("an organization needs a name that is not blank")
+        return name
 
 
 class ApiToken(Base):
