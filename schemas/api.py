@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.envelope import EventId
 from schemas.payloads import BillingType, NotNull, RowId, UtcDatetime
 
 __all__ = [
@@ -214,6 +215,11 @@ class DeadLetterReplayOne(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event: dict[str, Any] | None = None
+    event_id: EventId | None = Field(
+        default=None,
+        description="With an event: replay it under this id (an unreadable letter's "
+        "default is the event's own event_id, else a new one).",
+    )
 
 
 class InvoiceScope(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -23,16 +24,18 @@ from webhook_gateway.auth import principal, require
 from webhook_gateway.billing import refusals
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
-from worker.billing import project_of
+from worker.billing import known_currency, project_of
 from worker.db import Project, Quote, RecurringInvoice, StaffUser, Task
 from worker.db.base import utcnow
 from worker.expenses import (
     create_expense,
     delete_expense,
+    expense_currency,
     expense_view,
     list_expenses,
     update_expense,
 )
+from worker.numbers import rate_text
 from worker.ownership import owned
 from worker.quotes import create_quote, get_quote, quote_view, update_quote
 from worker.recurring import create_recurring, recurring_view
@@ -60,7 +63,7 @@ def patch_project_billing(project_id: int) -> Response:
         return jsonify(
             {
                 "id": project.id,
-                "rate": _text(project.invoice_rate),
+                "rate": _rate(project.invoice_rate, known_currency(session, project)),
                 "billing_type": project.invoice_billing_type,
             }
         )
@@ -69,23 +72,25 @@ def patch_project_billing(project_id: int) -> Response:
 @blueprint.patch("/tasks/<int:task_id>")
 @require("admin")
 def patch_task_rate(task_id: int) -> Response:
-    return _set_rate(Task, task_id, "task", "invoice_rate")
+    """A task's hourly rate, in its project's currency."""
+    body = parse_body(RateSet)
+    with services().write() as session, refusals():
+        task = owned(session, Task, task_id, principal().organization_id, "task")
+        task.invoice_rate = body.rate
+        project = session.get_one(Project, task.project_id)
+        return jsonify({"id": task.id, "rate": _rate(body.rate, known_currency(session, project))})
 
 
 @blueprint.patch("/staff/<int:staff_id>")
 @require("admin")
 def patch_staff_rate(staff_id: int) -> Response:
-    """A staff user's hourly rate (the portal has none), for staff-hours billing."""
-    return _set_rate(StaffUser, staff_id, "staff user", "rate")
-
-
-def _set_rate(model: Any, record_id: int, what: str, attribute: str) -> Response:
-    """Rates set on the invoicing side win over the portal's; syncs never touch them."""
+    """A staff user's hourly rate (the portal has none), for staff-hours billing. It
+    applies to projects of any currency, so it is shown in the default minor units."""
     body = parse_body(RateSet)
     with services().write() as session, refusals():
-        record = owned(session, model, record_id, principal().organization_id, what)
-        setattr(record, attribute, body.rate)
-        return jsonify({"id": record.id, "rate": _text(body.rate)})
+        staff = owned(session, StaffUser, staff_id, principal().organization_id, "staff user")
+        staff.rate = body.rate
+        return jsonify({"id": staff.id, "rate": _rate(body.rate, None)})
 
 
 # -- expenses ---------------------------------------------------------------------------
@@ -99,15 +104,17 @@ def post_expense(project_id: int) -> tuple[Response, int]:
         expense = create_expense(
             session, principal().organization_id, project_id, **body.model_dump()
         )
-        return jsonify(expense_view(expense)), 201
+        return jsonify(expense_view(expense, expense_currency(session, expense))), 201
 
 
 @blueprint.get("/projects/<int:project_id>/expenses")
 @require("viewer")
 def get_expenses(project_id: int) -> Response:
     with services().read() as session, refusals():
-        rows = list_expenses(session, principal().organization_id, project_id)
-        return jsonify({"items": [expense_view(e) for e in rows], "next_cursor": None})
+        organization_id = principal().organization_id
+        rows = list_expenses(session, organization_id, project_id)
+        currency = known_currency(session, project_of(session, organization_id, project_id))
+        return jsonify({"items": [expense_view(e, currency) for e in rows], "next_cursor": None})
 
 
 @blueprint.patch("/expenses/<int:expense_id>")
@@ -116,7 +123,7 @@ def patch_expense(expense_id: int) -> Response:
     changes = parse_body(ExpenseUpdate).model_dump(exclude_unset=True)
     with services().write() as session, refusals():
         expense = update_expense(session, principal().organization_id, expense_id, changes)
-        return jsonify(expense_view(expense))
+        return jsonify(expense_view(expense, expense_currency(session, expense)))
 
 
 @blueprint.delete("/expenses/<int:expense_id>")
@@ -200,7 +207,7 @@ def post_recurring(project_id: int) -> tuple[Response, int]:
             grouping=body.group_by,
             amount=body.amount,
         )
-        return jsonify(recurring_view(recurring)), 201
+        return jsonify(_recurring_view(session, recurring)), 201
 
 
 @blueprint.get("/projects/<int:project_id>/recurring-invoices")
@@ -213,7 +220,8 @@ def list_recurring(project_id: int) -> Response:
             .where(RecurringInvoice.project_id == project.id)
             .order_by(RecurringInvoice.id)
         )
-        return jsonify({"items": [recurring_view(r) for r in rows], "next_cursor": None})
+        currency = known_currency(session, project)
+        return jsonify({"items": [recurring_view(r, currency) for r in rows], "next_cursor": None})
 
 
 @blueprint.patch("/recurring-invoices/<int:recurring_id>")
@@ -226,7 +234,7 @@ def patch_recurring(recurring_id: int) -> Response:
         recurring = _recurring(session, recurring_id)
         for name, value in changes.items():
             setattr(recurring, name, value)
-        return jsonify(recurring_view(recurring))
+        return jsonify(_recurring_view(session, recurring))
 
 
 @blueprint.delete("/recurring-invoices/<int:recurring_id>")
@@ -236,7 +244,7 @@ def stop_recurring(recurring_id: int) -> Response:
     with services().write() as session, refusals():
         recurring = _recurring(session, recurring_id)
         recurring.active = False
-        return jsonify(recurring_view(recurring))
+        return jsonify(_recurring_view(session, recurring))
 
 
 def _recurring(session: Session, recurring_id: int) -> RecurringInvoice:
@@ -244,8 +252,13 @@ def _recurring(session: Session, recurring_id: int) -> RecurringInvoice:
     return owned(session, RecurringInvoice, recurring_id, organization_id, "recurring invoice")
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+def _recurring_view(session: Session, recurring: RecurringInvoice) -> dict[str, Any]:
+    project = session.get_one(Project, recurring.project_id)
+    return recurring_view(recurring, known_currency(session, project))
+
+
+def _rate(rate: Decimal | None, currency: str | None) -> str | None:
+    return None if rate is None else rate_text(rate, currency)
 
 
 def _today() -> date:

@@ -19,6 +19,8 @@ from webhook_gateway.services import services
 from worker.db import DeadLetter
 from worker.dead_letters import (
     DeadLetterFilter,
+    IntegrationUnknown,
+    InvalidEdit,
     count,
     dead_letter_view,
     delete_matching,
@@ -90,16 +92,29 @@ def replay_matching() -> Response:
 @blueprint.post("/<int:dead_letter_id>/replay")
 @require("admin")
 def replay_one(dead_letter_id: int) -> Response:
-    """Replay one dead letter, after replacing its event when ``event`` is given."""
+    """Replay one dead letter, after replacing its event when ``event`` is given.
+
+    Only the edit is validated; an unreadable letter is repaired with it (see
+    ``worker.dead_letters.edit``), under ``event_id`` if given."""
     body = parse_body(DeadLetterReplayOne)
+    if body.event is None and body.event_id is not None:
+        raise ApiError(422, "validation_failed", "event_id is only taken with an edited event")
     svc = services()
     with svc.write() as session:
         row = _one(session, dead_letter_id)
         if body.event is not None:
             try:
-                edit(session, row, body.event, by=f"token:{principal().token_id}")
-            except ValidationError as exc:
-                raise invalid_body(exc, "event") from exc
+                edit(
+                    session,
+                    row,
+                    body.event,
+                    by=f"token:{principal().token_id}",
+                    event_id=body.event_id,
+                )
+            except InvalidEdit as exc:
+                raise invalid_body(exc.errors, "event") from exc
+            except IntegrationUnknown as exc:
+                raise ApiError(409, "integration_unknown", str(exc)) from exc
     try:
         result = replay(svc.sessions, svc.publisher, DeadLetterFilter(ids=(dead_letter_id,)))
     except BrokerUnavailable as exc:

@@ -9,12 +9,12 @@ from flask import Blueprint, Response, jsonify, request
 
 from schemas.api import IntegrationCreate, IntegrationCreated
 from webhook_gateway.auth import principal, require
-from webhook_gateway.errors import ApiError
+from webhook_gateway.errors import ApiError, query_int
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.credential_box import CredentialKeyError, credential_names
-from worker.db import Integration
-from worker.error_summary import list_errors
+from worker.db import Integration, SyncError
+from worker.error_summary import page_errors
 from worker.errors import Conflict, NotFound
 from worker.integrations import get_integration, organization_integrations, rotate_secret
 from worker.lifecycle import connect, status
@@ -134,27 +134,40 @@ ERROR_FIELDS = (
 @blueprint.get("/integrations/<integration_id>/errors")
 @require("viewer")
 def errors(integration_id: str) -> Response:
-    """The error summary grouped by module; filters module, reason, status=open|resolved|all."""
+    """The error summary as every list: ``items`` in id order, ``next_cursor``, ``limit``;
+    filters module, reason, status=open|resolved|all; ``by_module`` counts all that match."""
     status = request.args.get("status", "open")
     if status not in ("open", "resolved", "all"):
         raise ApiError(422, "invalid_query", "status must be open, resolved or all")
+    limit = query_int("limit", 50, low=1, high=500)
+    after = query_int("cursor", 0)
     with services().read() as session:
         find_integration(session, integration_id)
-        rows = list_errors(
+        page = page_errors(
             session,
             integration_id,
             module=request.args.get("module"),
             reason=request.args.get("reason"),
             resolved=None if status == "all" else status == "resolved",
+            limit=limit,
+            after_id=after,
         )
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            entry = {name: _json(getattr(row, name)) for name in ERROR_FIELDS}
-            entry["payload"] = row.last_payload
-            if row.details:
-                entry["details"] = row.details
-            grouped.setdefault(row.module, []).append(entry)
-    return jsonify({"modules": grouped, "total": len(rows)})
+        items = [_error_entry(row) for row in page.rows]
+    return jsonify(
+        {
+            "items": items,
+            "next_cursor": None if page.next_after_id is None else str(page.next_after_id),
+            "by_module": page.by_module,
+        }
+    )
+
+
+def _error_entry(row: SyncError) -> dict[str, Any]:
+    entry = {"id": row.id, **{name: _json(getattr(row, name)) for name in ERROR_FIELDS}}
+    entry["payload"] = row.last_payload
+    if row.details:
+        entry["details"] = row.details
+    return entry
 
 
 def _json(value: Any) -> Any:

@@ -45,6 +45,7 @@ from worker.db import (
 )
 from worker.db.base import utcnow
 from worker.errors import Conflict
+from worker.numbers import hours_text, money_text, rate_text
 from worker.ownership import owned
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "Scope",
     "create_invoice",
     "invoice_view",
+    "known_currency",
     "round_money",
     "unbilled_summary",
     "void_invoice",
@@ -235,6 +237,11 @@ _GROUP_KEYS: dict[str, Callable[[Timesheet], Any]] = {
 }
 
 
+def _named(kind: str, name: str | None, record_id: int) -> str:
+    """``project “Website redesign” (id 7)``, or ``project 7`` when it has no name."""
+    return f"{kind} “{name}” (id {record_id})" if name else f"{kind} {record_id}"
+
+
 @dataclass
 class _Pricing:
     """Rates and names for the timesheets of one invoice, loaded in three queries."""
@@ -268,17 +275,51 @@ class _Pricing:
             # Bug and general logs have no task: they bill at the project's rate.
             task_rate = _first(task.invoice_rate, task.rate) if task is not None else None
             rate = _first(task_rate, self.project.invoice_rate, self.project.rate)
-            what = f"task {timesheet.task_id}" if task else "the project (log without a task)"
+            if rate is None:
+                raise RateMissing(self._no_task_rate(task))
         elif self.billing_type == STAFF_HOURS:
             staff = self.staff.get(timesheet.staff_id or 0)
             rate = staff.rate if staff is not None else None
-            what = f"staff user {timesheet.staff_id} (PATCH /api/v1/staff/<id> {{'rate': …}})"
+            if rate is None:
+                raise RateMissing(self._no_staff_rate(staff))
         else:
             rate = _first(self.project.invoice_rate, self.project.rate)
-            what = f"project {self.project.id}"
-        if rate is None:
-            raise RateMissing(f"no rate for {what}: set one to bill this time")
+            if rate is None:
+                raise RateMissing(f"No rate for {self._project()}: {self._fix()}")
         return Decimal(rate)
+
+    # RateMissing is read by people (API answers, the CLI): a sentence naming the record
+    # without a rate and how to give it one.
+    def _project(self) -> str:
+        return _named("project", self.project.name, self.project.id)
+
+    def _fix(self, *also: str) -> str:
+        routes = " or ".join([*also, f"PATCH /api/v1/projects/{self.project.id}"])
+        return f"set one with {routes} to bill this time."
+
+    def _no_task_rate(self, task: Task | None) -> str:
+        if task is None:
+            return (
+                f"No rate for {self._project()}, at which its time logged without a task "
+                f"bills: {self._fix()}"
+            )
+        task_named = _named("task", task.name, task.id)
+        return (
+            f"No rate for {task_named} of {self._project()}, nor for the project: "
+            f"{self._fix(f'PATCH /api/v1/tasks/{task.id}')}"
+        )
+
+    def _no_staff_rate(self, staff: StaffUser | None) -> str:
+        if staff is None:
+            return (
+                f"No rate for the staff user who logged time on {self._project()}: they are "
+                "not synced yet; sync the portal's users, then set their rate."
+            )
+        who = _named("staff user", staff.name or staff.email, staff.id)
+        return (
+            f"No rate for {who} on {self._project()}: set one with "
+            f"PATCH /api/v1/staff/{staff.id} to bill this time."
+        )
 
     def describe(self, grouping: str, timesheet: Timesheet) -> str:
         work = self.work(timesheet)
@@ -403,15 +444,15 @@ def _totals(timesheets: Sequence[Timesheet], pricing: _Pricing, currency: str) -
         )
     except RateMissing:
         amount = None  # some time has no rate yet: hours are still worth showing
-    hours = (Decimal(minutes) / SIXTY).quantize(Decimal("0.01"))
-    return {"hours": str(hours), "amount": None if amount is None else str(amount)}
+    return {
+        "hours": hours_text(Decimal(minutes) / SIXTY),
+        "amount": None if amount is None else money_text(amount, currency),
+    }
 
 
 def invoice_view(invoice: Invoice) -> dict[str, Any]:
-    """An invoice as the API and CLI show it; money as strings in the currency's digits."""
-
-    def money(amount: Decimal) -> str:
-        return str(round_money(amount, invoice.currency_code))
+    """An invoice as the API and CLI show it (figures as ``worker.numbers`` writes them)."""
+    currency = invoice.currency_code
 
     return {
         "id": invoice.id,
@@ -424,14 +465,14 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
         "grouping": invoice.grouping,
         "scope": invoice.scope,
         "issue_date": invoice.issue_date.isoformat(),
-        "total": money(invoice.total),
+        "total": money_text(invoice.total, currency),
         "lines": [
             {
                 "position": line.position,
                 "description": line.description,
-                "hours": str(line.hours),
-                "rate": None if line.rate is None else str(line.rate.normalize()),
-                "amount": money(line.amount),
+                "hours": hours_text(line.hours),
+                "rate": None if line.rate is None else rate_text(line.rate, currency),
+                "amount": money_text(line.amount, currency),
                 "timesheet_ids": [c.timesheet_id for c in line.timesheets],
             }
             for line in invoice.lines
@@ -450,11 +491,18 @@ def project_of(session: Session, organization_id: str, project_id: int) -> Proje
 
 
 def currency_of(session: Session, project: Project) -> str:
-    customer = session.get(Customer, project.customer_id) if project.customer_id else None
-    currency = (customer.currency_code if customer else None) or project.currency_code
+    """The currency the project is billed in: its customer's, else its own."""
+    currency = known_currency(session, project)
     if not currency:
         raise Conflict(f"project {project.id} has no currency (neither it nor its customer)")
     return currency
+
+
+def known_currency(session: Session, project: Project) -> str | None:
+    """The project's billing currency, or None where neither it nor its customer has
+    one (a figure can still be shown, in the default minor units)."""
+    customer = session.get(Customer, project.customer_id) if project.customer_id else None
+    return (customer.currency_code if customer else None) or project.currency_code
 
 
 def _unbilled(session: Session, project: Project, scope: Scope, *, lock: bool) -> list[Timesheet]:

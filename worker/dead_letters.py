@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,15 +32,17 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import QueueMessage, event_adapter
+from schemas import QueueMessage, WebhookEvent, event_adapter
 from schemas.api import DeadLetterQuery
-from worker.db import DeadLetter, DeadLetterEdit
+from worker.db import DeadLetter, DeadLetterEdit, Integration
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import Topology
 
 __all__ = [
     "DeadLetterArchiver",
     "DeadLetterFilter",
+    "IntegrationUnknown",
+    "InvalidEdit",
     "ReplayResult",
     "archive",
     "count",
@@ -135,26 +138,105 @@ def delete_matching(session: Session, flt: DeadLetterFilter) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def edit(session: Session, dead_letter: DeadLetter, event: dict[str, Any], by: str) -> None:
+class InvalidEdit(ValueError):
+    """The edited event does not fit the webhook contract (``errors`` says where)."""
+
+    def __init__(self, errors: ValidationError) -> None:
+        super().__init__(f"the edited event does not fit the contract: {errors}")
+        self.errors = errors
+
+
+class IntegrationUnknown(ValueError):
+    """An unreadable dead letter is being repaired, but which integration its event
+    belongs to is not known (or the one given does not exist or contradicts it)."""
+
+
+def edit(
+    session: Session,
+    dead_letter: DeadLetter,
+    event: dict[str, Any],
+    by: str,
+    *,
+    event_id: str | None = None,
+    integration_id: str | None = None,
+) -> None:
     """Replace the event of a dead letter (validated as a webhook event), keeping an audit.
 
-    Raises pydantic's ValidationError when ``event`` does not fit the contract.
+    Only the edit is validated. A readable letter keeps its event id (``event_id``
+    replaces it) and integration. An unreadable one — a body that never was a queue
+    message — is repaired: the edit becomes a new queue message for the letter's
+    integration, or ``integration_id`` when the letter names none, with ``event_id``,
+    else the edited event's own ``event_id``, else a new ``dlq-<id>-…`` id (the
+    original event, if it ever existed, cannot be known to have been applied).
+
+    Raises InvalidEdit for an edit that does not fit the contract, IntegrationUnknown
+    when an unreadable letter's integration is not known.
     """
-    validated = event_adapter.validate_python(event)
-    original = QueueMessage.model_validate_json(dead_letter.body)
-    edited = original.model_copy(update={"event": validated})
+    original = _readable(dead_letter.body)
+    try:  # only the edit is validated here: the event, and the event id if one is given
+        validated = event_adapter.validate_python(event)
+        if original is not None:
+            edited = QueueMessage(
+                event_id=event_id or original.event_id,
+                integration_id=original.integration_id,
+                source=original.source,
+                received_at=original.received_at,
+                event=validated,
+            )
+        else:
+            edited = _repaired(session, dead_letter, validated, event_id, integration_id)
+    except ValidationError as exc:
+        raise InvalidEdit(exc) from exc
     session.add(
         DeadLetterEdit(
             dead_letter_id=dead_letter.id,
-            event_id=dead_letter.event_id,
+            event_id=edited.event_id,
             original=dead_letter.body,
             edited=edited.model_dump_json(),
             edited_by=by,
         )
     )
     dead_letter.body = edited.model_dump_json()
+    dead_letter.event_id = edited.event_id
+    dead_letter.integration_id = edited.integration_id
     dead_letter.module = validated.module.value
     dead_letter.action = validated.action.value
+
+
+def _readable(body: str) -> QueueMessage | None:
+    try:
+        return QueueMessage.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+def _repaired(
+    session: Session,
+    dead_letter: DeadLetter,
+    event: WebhookEvent,
+    event_id: str | None,
+    integration_id: str | None,
+) -> QueueMessage:
+    """A new queue message for an unreadable dead letter's edited event."""
+    known = dead_letter.integration_id
+    if known and integration_id and integration_id != known:
+        raise IntegrationUnknown(
+            f"dead letter {dead_letter.id} names integration {known}, not {integration_id}"
+        )
+    owner = known or integration_id
+    if not owner:
+        raise IntegrationUnknown(
+            f"dead letter {dead_letter.id} is unreadable and names no integration: "
+            "give the integration its event belongs to"
+        )
+    if session.get(Integration, owner) is None:
+        raise IntegrationUnknown(f"no integration {owner}")
+    return QueueMessage(
+        event_id=event_id or event.event_id or f"dlq-{dead_letter.id}-{uuid.uuid4().hex[:12]}",
+        integration_id=owner,
+        source="replay",
+        event=event,
+    )
 
 
 def dead_letter_view(row: DeadLetter, *, whole: bool = False) -> dict[str, Any]:
@@ -204,16 +286,19 @@ def replay(
     rate: float | None = None,
     limit: int | None = None,
     on_progress: ReplayProgress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ReplayResult:
     """Republish matching dead letters, oldest first; each row goes once its publish is
-    confirmed. ``rate`` caps messages per second (live traffic keeps its share)."""
+    confirmed. ``rate`` caps messages per second (live traffic keeps its share);
+    ``clock`` and ``sleep`` pace it (tests inject a fake clock)."""
     with sessions() as session:
         matched = count(session, flt)
     total = min(matched, limit) if limit is not None else matched
     result = ReplayResult(matched=matched)
     # Rate-limited: chunks of a tenth of a second's worth, each published on schedule.
     chunk = max(1, min(REPLAY_CHUNK, int(rate / 10))) if rate else REPLAY_CHUNK
-    started = time.monotonic()
+    started = clock()
     after_id = 0
     while result.replayed + result.unreadable < total:
         want = min(chunk, total - result.replayed - result.unreadable)
@@ -224,7 +309,7 @@ def replay(
             after_id = rows[-1].id
             messages, done = _replayable(rows, result)
             if rate:
-                _pace(started, result.replayed, rate)
+                _pace(started, result.replayed, rate, clock, sleep)
             publisher.publish(messages)
             session.execute(delete(DeadLetter).where(DeadLetter.id.in_(done)))
             result.replayed += len(messages)
@@ -252,11 +337,17 @@ def _replayable(
     return messages, ids
 
 
-def _pace(started: float, sent: int, rate: float) -> None:
+def _pace(
+    started: float,
+    sent: int,
+    rate: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
     """Sleep until the ``sent``-th message is due at ``rate`` per second."""
-    delay = started + sent / rate - time.monotonic()
+    delay = started + sent / rate - clock()
     if delay > 0:
-        time.sleep(delay)
+        sleep(delay)
 
 
 # -- archiving ------------------------------------------------------------------------

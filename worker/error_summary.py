@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,8 +22,10 @@ from worker.db.base import UTCDateTime, utcnow
 from worker.rules.reasons import Reason
 
 __all__ = [
+    "ErrorPage",
     "Refusal",
     "list_errors",
+    "page_errors",
     "open_waiting",
     "record_refusals",
     "resolve_records",
@@ -193,11 +195,63 @@ def list_errors(
     reason: str | None = None,
     resolved: bool | None = False,
 ) -> list[SyncError]:
-    stmt = select(SyncError).where(SyncError.integration_id == integration_id)
-    if module:
-        stmt = stmt.where(SyncError.module == module)
-    if reason:
-        stmt = stmt.where(SyncError.reason == reason)
-    if resolved is not None:
-        stmt = stmt.where(SyncError.resolved.is_(resolved))
+    """Every matching error, by module and most recent first (the status page)."""
+    stmt = select(SyncError).where(*_matching(integration_id, module, reason, resolved))
     return list(session.scalars(stmt.order_by(SyncError.module, SyncError.last_seen.desc())))
+
+
+@dataclass(frozen=True)
+class ErrorPage:
+    """One page of the error summary, and how many errors match per module in all."""
+
+    rows: list[SyncError]
+    next_after_id: int | None
+    by_module: dict[str, int]
+
+
+def page_errors(
+    session: Session,
+    integration_id: str,
+    *,
+    module: str | None = None,
+    reason: str | None = None,
+    resolved: bool | None = False,
+    limit: int = 50,
+    after_id: int = 0,
+) -> ErrorPage:
+    """Matching errors in id order after ``after_id``, at most ``limit`` (the API's list).
+
+    Id order, not recency: a page boundary must not move while errors are bumped.
+    """
+    matching = _matching(integration_id, module, reason, resolved)
+    rows = list(
+        session.scalars(
+            select(SyncError)
+            .where(*matching, SyncError.id > after_id)
+            .order_by(SyncError.id)
+            .limit(limit + 1)
+        )
+    )
+    counts = session.execute(
+        select(SyncError.module, func.count()).where(*matching).group_by(SyncError.module)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return ErrorPage(
+        rows=rows,
+        next_after_id=rows[-1].id if more else None,
+        by_module={name: int(n) for name, n in sorted(counts)},
+    )
+
+
+def _matching(
+    integration_id: str, module: str | None, reason: str | None, resolved: bool | None
+) -> list[ColumnElement[bool]]:
+    conditions = [SyncError.integration_id == integration_id]
+    if module:
+        conditions.append(SyncError.module == module)
+    if reason:
+        conditions.append(SyncError.reason == reason)
+    if resolved is not None:
+        conditions.append(SyncError.resolved.is_(resolved))
+    return conditions

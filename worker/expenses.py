@@ -10,12 +10,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.billing import project_of
-from worker.db import Expense
+from worker.billing import known_currency, project_of
+from worker.db import Expense, Project
 from worker.errors import Conflict
+from worker.numbers import money_text
 from worker.ownership import owned
 
-__all__ = ["create_expense", "delete_expense", "expense_view", "list_expenses", "update_expense"]
+__all__ = [
+    "create_expense",
+    "delete_expense",
+    "expense_currency",
+    "expense_view",
+    "list_expenses",
+    "update_expense",
+]
 
 
 def create_expense(
@@ -64,13 +72,18 @@ def delete_expense(session: Session, organization_id: str, expense_id: int) -> N
     session.delete(_unbilled(session, organization_id, expense_id, "deleted"))
 
 
-def expense_view(expense: Expense) -> dict[str, Any]:
+def expense_currency(session: Session, expense: Expense) -> str | None:
+    """The currency an expense is billed in: its project's."""
+    return known_currency(session, session.get_one(Project, expense.project_id))
+
+
+def expense_view(expense: Expense, currency: str | None) -> dict[str, Any]:
     return {
         "id": expense.id,
         "project_id": expense.project_id,
         "date": expense.expense_date.isoformat(),
         "description": expense.description,
-        "amount": str(expense.amount.normalize()),
+        "amount": money_text(expense.amount, currency),
         "billable": expense.billable,
         "invoiced": expense.invoice_line_id is not None,
     }

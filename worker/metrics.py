@@ -1,30 +1,73 @@
-"""Prometheus metrics (prometheus-client's default registry).
+"""Prometheus metrics (prometheus-client).
 
 Counted where things happen: webhooks by answer status (gateway), events by
-module and outcome and apply latency (worker). Gauges that describe state —
-queue backlog, dead letters kept, watermark lag — are read when scraped.
-``billsync run`` serves all of them at ``/metrics``; ``billsync worker`` serves
-its own on ``BILLSYNC_METRICS_PORT``. Under gunicorn with several processes set
-``PROMETHEUS_MULTIPROC_DIR`` and the gateway aggregates its processes.
+module and outcome and apply latency (worker). State — queue backlog, dead
+letters kept, watermark lag — is read from the broker and the database when
+scraped, by :class:`StateCollector`, the same in the gateway and the worker.
+``billsync run`` serves everything at ``/metrics``; ``billsync worker`` serves its
+own on ``BILLSYNC_METRICS_PORT``.
+
+``billsync gateway`` runs several gunicorn processes, each counting the requests it
+answered; a scrape reaches one of them. So the gateway counts in files shared by all
+its processes (prometheus-client's multiprocess mode, see
+:func:`shared_across_processes`) and every scrape sums them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Thread
+from typing import Any
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    multiprocess,
+    start_http_server,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from worker.apply import Outcome
+from worker.db import DeadLetter, SyncCursor
+from worker.db.base import utcnow
+from worker.messaging.publisher import Publisher
+from worker.messaging.topology import APPLY_QUEUE, DEAD_LETTER_QUEUE, build_topology
+from worker.settings import Settings
 
 __all__ = [
     "APPLY_SECONDS",
-    "DEAD_LETTERS",
+    "DATABASE_OUTAGES",
+    "DATABASE_OUTAGE_SECONDS",
     "EVENTS",
-    "QUEUE_BACKLOG",
-    "WATERMARK_LAG",
+    "MULTIPROCESS_DIR_ENV",
+    "MetricsServer",
     "WEBHOOKS",
+    "StateCollector",
     "count_outcomes",
+    "mark_worker_dead",
+    "registry_with_state",
+    "serve_worker_metrics",
+    "shared_across_processes",
 ]
+
+log = logging.getLogger(__name__)
+
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 WEBHOOKS = Counter(
     "billsync_webhooks_received", "Webhook requests by HTTP status answered.", ["status"]
@@ -40,13 +83,6 @@ APPLY_SECONDS = Histogram(
     "Time to apply and commit one batch.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-QUEUE_BACKLOG = Gauge("billsync_queue_backlog", "Messages waiting in a queue (scraped).", ["queue"])
-DEAD_LETTERS = Gauge("billsync_dead_letters", "Dead letters kept, awaiting replay (scraped).")
-WATERMARK_LAG = Gauge(
-    "billsync_watermark_lag_seconds",
-    "Now minus the module's pull watermark (scraped).",
-    ["integration_id", "module"],
-)
 DATABASE_OUTAGES = Counter(
     "billsync_database_outages",
     "Times a worker found the database unavailable and held its batch until it answered.",
@@ -55,8 +91,162 @@ DATABASE_OUTAGE_SECONDS = Counter(
     "billsync_database_outage_seconds",
     "Seconds workers held their batches waiting for the database (counted at recovery).",
 )
+_LABELLED = (WEBHOOKS, EVENTS)
+_UNLABELLED = (APPLY_SECONDS, DATABASE_OUTAGES, DATABASE_OUTAGE_SECONDS)
 
 
 def count_outcomes(outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
         EVENTS.labels(outcome.module, outcome.status).inc()
+
+
+# -- state, read when scraped -----------------------------------------------------------
+
+
+class StateCollector(Collector):
+    """Backlog, dead letters and watermark lag, read at each scrape.
+
+    A value that cannot be read is left out (unknown, not zero): the backlog while
+    the broker cannot be asked, the database's figures while it is unreachable — the
+    scrape still answers, with the outage counters that matter most then.
+    """
+
+    def __init__(
+        self, sessions: sessionmaker[Session], queue_depth: Callable[[str], int | None]
+    ) -> None:
+        self._sessions = sessions
+        self._queue_depth = queue_depth
+
+    def collect(self) -> Iterable[Metric]:
+        backlog = GaugeMetricFamily(
+            "billsync_queue_backlog", "Messages waiting in a queue (scraped).", labels=["queue"]
+        )
+        for queue in (APPLY_QUEUE, DEAD_LETTER_QUEUE):
+            depth = self._queue_depth(queue)
+            if depth is not None:
+                backlog.add_metric([queue], depth)
+        yield backlog
+        try:
+            yield from self._database_state()
+        except SQLAlchemyError as exc:
+            log.info("database figures left out of the scrape: %s", exc)
+
+    def _database_state(self) -> list[Metric]:
+        now = utcnow()
+        with self._sessions() as session:
+            kept = session.scalar(select(func.count()).select_from(DeadLetter)) or 0
+            watermarks = session.execute(
+                select(SyncCursor.integration_id, SyncCursor.module, SyncCursor.watermark).where(
+                    SyncCursor.watermark.is_not(None)
+                )
+            ).all()
+        dead = GaugeMetricFamily(
+            "billsync_dead_letters", "Dead letters kept, awaiting replay (scraped).", value=kept
+        )
+        lag = GaugeMetricFamily(
+            "billsync_watermark_lag_seconds",
+            "Now minus the module's pull watermark (scraped).",
+            labels=["integration_id", "module"],
+        )
+        for integration_id, module, watermark in watermarks:
+            if watermark is not None:  # filtered in the query; the column is nullable
+                lag.add_metric([integration_id, module], (now - watermark).total_seconds())
+        return [dead, lag]
+
+
+class _Counted(Collector):
+    """The counters and histograms: of every process sharing the multiprocess
+    directory when there is one (gunicorn), else of this process."""
+
+    def collect(self) -> Iterable[Metric]:
+        directory = os.environ.get(MULTIPROCESS_DIR_ENV)
+        if not directory:
+            yield from REGISTRY.collect()
+            return
+        shared = multiprocess.MultiProcessCollector(None, path=directory)  # type: ignore[no-untyped-call]
+        yield from shared.collect()  # type: ignore[no-untyped-call]
+
+
+def registry_with_state(state: StateCollector) -> CollectorRegistry:
+    """What ``/metrics`` answers, in the gateway and the worker alike."""
+    registry = CollectorRegistry()
+    registry.register(_Counted())
+    registry.register(state)
+    return registry
+
+
+@dataclass
+class MetricsServer:
+    """A ``/metrics`` HTTP server in a thread, with the publisher it asks the broker by."""
+
+    server: WSGIServer
+    thread: Thread
+    publisher: Publisher
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+        self.publisher.close()
+
+
+def serve_worker_metrics(settings: Settings, sessions: sessionmaker[Session]) -> MetricsServer:
+    """``billsync worker``'s ``/metrics`` on ``BILLSYNC_METRICS_PORT``: its counters and
+    the same state the gateway shows (with a publisher of its own to ask the broker)."""
+    publisher = Publisher(settings, build_topology(settings))
+    state = StateCollector(sessions, publisher.queue_depth)
+    server, thread = start_http_server(
+        settings.metrics_port, addr=settings.host, registry=registry_with_state(state)
+    )
+    return MetricsServer(server, thread, publisher)
+
+
+# -- several processes ------------------------------------------------------------------
+
+
+@contextmanager
+def shared_across_processes() -> Iterator[Path]:
+    """Count in files every process forked inside this block shares (gunicorn).
+
+    ``PROMETHEUS_MULTIPROC_DIR`` names the directory, else a temporary one is made
+    here and removed at the end. A given directory is emptied first, as
+    prometheus-client asks: files left by an earlier run would add to the counters.
+    """
+    given = os.environ.get(MULTIPROCESS_DIR_ENV)
+    directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="billsync-metrics-"))
+    if given:
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    os.environ[MULTIPROCESS_DIR_ENV] = str(directory)
+    _count_in_files()
+    owner = os.getpid()
+    try:
+        yield directory
+    finally:
+        # gunicorn's workers are forked inside this block and leave it when they exit:
+        # only the process that made the directory removes it.
+        if not given and os.getpid() == owner:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _count_in_files() -> None:
+    """Switch the metrics already made to per-process files.
+
+    prometheus-client picks where values live when it is imported, from
+    ``PROMETHEUS_MULTIPROC_DIR``; the ``billsync`` command imports it (and makes these
+    metrics) before any command runs, so the choice is made again here, before gunicorn
+    forks. Labelled metrics make their values per label set, later; the others are
+    re-made (prometheus-client has no public call for that).
+    """
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    for labelled in _LABELLED:
+        labelled.clear()
+    for metric in _UNLABELLED:
+        metric._metric_init()
+
+
+def mark_worker_dead(_arbiter: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook: a dead worker's live gauges stop counting (its
+    counters stay: what it counted happened)."""
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

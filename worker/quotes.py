@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from worker.billing import currency_of, next_number, project_of, round_money
 from worker.db import Quote
+from worker.numbers import hours_text, money_text, rate_text
 from worker.ownership import owned
 
 __all__ = ["create_quote", "get_quote", "quote_view", "update_quote"]
@@ -64,8 +65,19 @@ def quote_view(quote: Quote) -> dict[str, Any]:
         "issue_date": quote.issue_date.isoformat(),
         "expiry_date": quote.expiry_date.isoformat() if quote.expiry_date else None,
         "currency_code": quote.currency_code,
-        "lines": quote.lines,
-        "total": str(round_money(quote.total, quote.currency_code)),
+        "lines": [_line_view(line, quote.currency_code) for line in quote.lines],
+        "total": money_text(quote.total, quote.currency_code),
+    }
+
+
+def _line_view(line: dict[str, Any], currency: str) -> dict[str, Any]:
+    """A stored line with its figures written by the one rule (lines stored before it
+    may hold ``str(Decimal)`` text such as ``"1.2E+2"``)."""
+    return {
+        **line,
+        "hours": hours_text(Decimal(line["hours"])),
+        "rate": rate_text(Decimal(line["rate"]), currency),
+        "amount": money_text(Decimal(line["amount"]), currency),
     }
 
 
@@ -78,9 +90,10 @@ def _set_lines(quote: Quote, lines: Sequence[dict[str, Any]]) -> None:
             {
                 "position": position,
                 "description": line["description"],
-                "hours": str(hours),
-                "rate": str(rate),
-                "amount": str(amount),
+                # Exact, fixed-point: what the quote was priced with, never an exponent.
+                "hours": format(hours, "f"),
+                "rate": format(rate, "f"),
+                "amount": format(amount, "f"),
             }
         )
     quote.lines = priced

@@ -29,6 +29,8 @@ from worker.db import (
     Timesheet,
 )
 from worker.errors import NotFound
+from worker.numbers import rate_text
+from worker.rules.timesheets import INVOICED, UNBILLED
 
 __all__ = [
     "RESOURCES",
@@ -60,6 +62,8 @@ class Resource:
     fields: tuple[str, ...]
     filters: tuple[str, ...] = ()
     links: dict[str, Link] = field(default_factory=dict)
+    # Filters over a closed set of values: another value is refused, not an empty page.
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 RESOURCES: dict[str, Resource] = {
@@ -120,6 +124,7 @@ RESOURCES: dict[str, Resource] = {
             "notes",
         ),
         ("project_id", "billing_status", "task_id", "bug_id", "staff_id"),
+        choices={"billing_status": (UNBILLED, INVOICED)},
     ),
     "customers": Resource(Customer, (*_COMMON, "name", "email", "currency_code", "crm_id")),
     "staff": Resource(
@@ -148,22 +153,31 @@ def _typed(column: Any, name: str, value: str) -> Any:
     return value
 
 
+def _check_choice(resource: Resource, name: str, value: str) -> None:
+    allowed = resource.choices.get(name)
+    if allowed is not None and value not in allowed:
+        raise InvalidFilter(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, currency: str | None) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        # Rates and budgets, fixed-point by the one rule (worker.numbers); a record
+        # without a currency of its own (tasks, staff) shows at least 2 decimals.
+        return rate_text(value, currency)
     return value
 
 
 def serialize(resource: Resource, record: SyncedRecord) -> dict[str, Any]:
-    return {name: _json_value(getattr(record, name)) for name in resource.fields}
+    currency = getattr(record, "currency_code", None)
+    return {name: _json_value(getattr(record, name), currency) for name in resource.fields}
 
 
 def _scoped(resource: Resource, organization_id: str) -> Select[Any]:
@@ -204,6 +218,7 @@ def list_records(
             linked = select(link.record).where(link.on == _typed(link.on, name, value))
             stmt = stmt.where(model.id.in_(linked))
             continue
+        _check_choice(resource, name, value)
         column = getattr(model, name)
         stmt = stmt.where(column == _typed(column, name, value))
     if cursor:

@@ -27,6 +27,7 @@ from worker.billing import (
     project_of,
 )
 from worker.db import RecurringInvoice, RecurringRun
+from worker.numbers import money_text
 
 __all__ = ["FREQUENCIES", "PeriodResult", "create_recurring", "recurring_view", "run_due"]
 
@@ -144,7 +145,8 @@ def _period_end(start: date, frequency: str) -> date:
     return date(year, month, day) - timedelta(days=1)
 
 
-def recurring_view(recurring: RecurringInvoice) -> dict[str, Any]:
+def recurring_view(recurring: RecurringInvoice, currency: str | None) -> dict[str, Any]:
+    """A schedule as the API shows it; ``currency`` is its project's (for ``amount``)."""
     return {
         "id": recurring.id,
         "project_id": recurring.project_id,
@@ -153,6 +155,6 @@ def recurring_view(recurring: RecurringInvoice) -> dict[str, Any]:
         "next_run": recurring.next_run.isoformat(),
         "end_date": recurring.end_date.isoformat() if recurring.end_date else None,
         "group_by": recurring.grouping,
-        "amount": None if recurring.amount is None else str(recurring.amount.normalize()),
+        "amount": None if recurring.amount is None else money_text(recurring.amount, currency),
         "active": recurring.active,
     }

@@ -58,7 +58,7 @@ def test_project_hours_bill_every_log_at_the_project_rate(sync: Sync) -> None:
     made = invoice(sync)
 
     # (90 + 45) min = 2.25 h × 100 = 225.00
-    assert (made["total"], made["lines"][0]["hours"]) == ("225.00", "2.2500")
+    assert (made["total"], made["lines"][0]["hours"]) == ("225.00", "2.25")
     assert made["number"] == "INV-000001"
     assert billing_status(sync, "L1", "L2") == ["invoiced", "invoiced"]
 

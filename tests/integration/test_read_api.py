@@ -249,6 +249,16 @@ def test_a_non_numeric_id_filter_is_422(client: FlaskClient, seeded: Org) -> Non
     assert response.status_code == 422
 
 
+def test_a_billing_status_that_is_none_of_the_statuses_is_422_naming_them(
+    client: FlaskClient, org: Org
+) -> None:
+    response = client.get("/api/v1/timesheets?billing_status=foo", headers=org.auth())
+    assert response.status_code == 422
+    assert response.get_json()["message"] == (
+        "billing_status must be one of unbilled, invoiced, got 'foo'"
+    )
+
+
 def test_a_deleted_record_is_neither_listed_nor_found(
     client: FlaskClient, org: Org, pg_sessions: sessionmaker[Session]
 ) -> None:
@@ -262,3 +272,19 @@ def test_a_deleted_record_is_neither_listed_nor_found(
     )
     assert items(client, "/api/v1/projects", org) == []
     assert client.get(f"/api/v1/projects/{project_id}", headers=org.auth()).status_code == 404
+
+
+def test_rates_and_budgets_read_fixed_point_in_the_currencys_minor_units(
+    client: FlaskClient, org: Org, pg_sessions: sessionmaker[Session]
+) -> None:
+    integration_id = connect(client, org)
+    project = project_event("P1", action="created")
+    project["data"] |= {"rate": "120", "budget_value": "1.5E+3", "currency_code": "USD"}
+    task = _event("tasks", {"id": "T1", "project_id": "P1", "name": "Build", "rate": "80.125"})
+    seed(pg_sessions, integration_id, [project, task])
+
+    [read_project] = items(client, "/api/v1/projects", org)
+    [read_task] = items(client, "/api/v1/tasks", org)
+
+    assert (read_project["rate"], read_project["budget_value"]) == ("120.00", "1500.00")
+    assert read_task["rate"] == "80.125"

@@ -16,6 +16,8 @@ from worker.cli import PositiveDecimal, cli, ready_sessions, settings_of
 from worker.db import DeadLetter
 from worker.dead_letters import (
     DeadLetterFilter,
+    IntegrationUnknown,
+    InvalidEdit,
     count,
     dead_letter_view,
     delete_matching,
@@ -166,23 +168,44 @@ def dlq_delete(ctx: click.Context, /, everything: bool, dry_run: bool, **options
 @click.argument("dead_letter_id", type=int)
 @click.argument("event_file", type=click.File())
 @click.option("--by", default="cli", show_default=True, help="Who edits (for the audit).")
+@click.option(
+    "--event-id",
+    help="Replay under this event id [the letter's; unreadable: the event's own, else new].",
+)
+@click.option(
+    "--integration",
+    "integration_id",
+    help="Unreadable letters naming no integration: the one the event belongs to.",
+)
 @click.pass_context
-def dlq_edit(ctx: click.Context, dead_letter_id: int, event_file: Any, by: str) -> None:
+def dlq_edit(
+    ctx: click.Context,
+    dead_letter_id: int,
+    event_file: Any,
+    by: str,
+    event_id: str | None,
+    integration_id: str | None,
+) -> None:
     """Replace the event of a dead letter with EVENT_FILE (JSON; - for stdin).
 
+    Only the edit is checked against the contract. A letter whose body was never a
+    queue message is repaired: the edit becomes its message, for its integration
+    (or --integration), under --event-id, the event's own event_id, or a new id.
     The original and the edit are kept in the audit; replay it afterwards.
     """
+    try:
+        event = json.load(event_file)
+    except ValueError as exc:
+        raise click.ClickException(f"{event_file.name} is not JSON: {exc}") from exc
     sessions = ready_sessions(settings_of(ctx))
     with sessions.begin() as session:
         row = session.get(DeadLetter, dead_letter_id)
         if row is None:
             raise click.ClickException(f"no dead letter {dead_letter_id}")
         try:
-            edit(session, row, json.load(event_file), by)
-        except (ValueError, ValidationError) as exc:
-            raise click.ClickException(
-                f"the edited event does not fit the contract: {exc}"
-            ) from exc
+            edit(session, row, event, by, event_id=event_id, integration_id=integration_id)
+        except (InvalidEdit, IntegrationUnknown) as exc:
+            raise click.ClickException(str(exc)) from exc
         click.echo(json.dumps(dead_letter_view(row)))
 
 

@@ -169,6 +169,8 @@ class DeadLetter(Base):
     """
 
     __tablename__ = "dead_letters"
+    # SQLite: never hand out the id of a deleted dead letter again (migration 0010).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     integration_id: Mapped[str | None] = mapped_column(String(64))
