@@ -3,8 +3,13 @@
 # Debian's Chromium (/usr/bin/chromium) and its driver (/usr/bin/chromedriver).
 #
 #   1. both are there                          -> nothing to do
-#   2. root (or passwordless sudo) and apt-get -> apt-get install chromium chromium-driver
+#   2. root (or passwordless sudo) and apt-get -> apt-get install --no-install-recommends
+#                                                 chromium chromium-driver, unless that would
+#                                                 upgrade a package already installed
 #   3. otherwise                               -> say what is missing, exit 1
+#
+# Only what the test needs: no recommended packages (they pulled in and upgraded
+# systemd once), and never an upgrade of something already installed.
 #
 # Idempotent, and instant when the browser is installed. Used by tests/run.
 set -euo pipefail
@@ -37,18 +42,33 @@ as_root() {
 	fi
 }
 
+PACKAGES=(chromium chromium-driver)
+INSTALL=(apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}")
+
+# Installed packages the install would upgrade ("Inst name [old version] …" in a dry run).
+upgrades() {
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -s --no-install-recommends \
+		"${PACKAGES[@]}" 2>/dev/null | awk '$1 == "Inst" && $3 ~ /^\[/ { print $2 }'
+}
+
 if command -v apt-get >/dev/null 2>&1 && { is_root || can_sudo; }; then
-	log "browser: installing chromium and chromium-driver with apt-get…"
-	if as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2 &&
-		[[ -z $(missing) ]]; then
-		log "browser: installed ($("$CHROMIUM" --version 2>/dev/null || echo chromium))"
-		exit 0
+	log "browser: installing ${PACKAGES[*]} with apt-get (no recommends)…"
+	if as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2; then
+		upgrading=$(upgrades)
+		if [[ -n $upgrading ]]; then
+			log "browser: not installing: it would upgrade installed packages:" $upgrading
+			log "  upgrade them yourself if that is fine, then run this again"
+		elif as_root env DEBIAN_FRONTEND=noninteractive "${INSTALL[@]}" >&2 &&
+			[[ -z $(missing) ]]; then
+			log "browser: installed ($("$CHROMIUM" --version 2>/dev/null || echo chromium))"
+			exit 0
+		else
+			log "browser: ${INSTALL[*]} failed"
+		fi
 	fi
-	log "browser: apt-get install chromium chromium-driver failed"
 fi
 
 log "browser: MISSING — the status-page test needs:"
 missing | sed 's/^/  /' >&2
-log "  install them:  sudo apt-get install -y chromium chromium-driver"
+log "  install them:  sudo apt-get install -y --no-install-recommends chromium chromium-driver"
 exit 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -27,15 +28,21 @@ log = logging.getLogger(__name__)
 
 class SyncScheduler(threading.Thread):
     def __init__(
-        self, runner: PullRunner, sessions: sessionmaker[Session], settings: Settings
+        self,
+        runner: PullRunner,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` (monotonic seconds) times the reconciliations; tests inject one."""
         super().__init__(name="billsync-sync", daemon=True)
         self._runner = runner
         self._sessions = sessions
         self._settings = settings
+        self._clock = clock
         self._stopping = threading.Event()
         interval = settings.reconcile_interval_seconds
-        self._next_reconcile = time.monotonic() + interval if interval else None
+        self._next_reconcile = clock() + interval if interval else None
 
     def run(self) -> None:
         while not self._stopping.is_set():
@@ -54,9 +61,9 @@ class SyncScheduler(threading.Thread):
         with self._sessions.begin() as session:
             for run in recover_stale(session, timedelta(seconds=self._settings.sync_stale_seconds)):
                 log.warning("resuming a sync whose runner died", extra={"run_id": run.id})
-        if self._next_reconcile is not None and time.monotonic() >= self._next_reconcile:
+        if self._next_reconcile is not None and self._clock() >= self._next_reconcile:
             self._request_reconciliations()
-            self._next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
+            self._next_reconcile = self._clock() + self._settings.reconcile_interval_seconds
         while not self._stopping.is_set() and self._runner.run_next() is not None:
             pass
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from worker.messaging.publisher import Publisher
 from worker.pull import PullRunner
 from worker.scheduler import SyncScheduler
 from worker.settings import Settings
+from worker.sync_runs import RUNNING
 
 
 def slowed(app: Any, seconds: float) -> Callable[..., Any]:
@@ -82,9 +84,9 @@ def test_a_pull_killed_midway_resumes_from_its_watermarks(
         resumer = PullRunner(
             pg_sessions, publisher, settings.model_copy(update={"pull_overlap_seconds": 0})
         )
-        fast = settings.model_copy(update={"sync_stale_seconds": 0.2})
-        time.sleep(0.3)
-        SyncScheduler(resumer, pg_sessions, fast).tick()
+        # The killed runner's last heartbeat, as the scheduler will find it later on.
+        _silent_for(pg_sessions, settings.sync_stale_seconds + 1)
+        SyncScheduler(resumer, pg_sessions, settings).tick()
 
         assert pulling.state() == expected_state(portal)
         with pg_sessions() as session:
@@ -96,6 +98,14 @@ def test_a_pull_killed_midway_resumes_from_its_watermarks(
         projects = runs[1].counts["projects"]
         assert projects["emitted"] < projects["read"], "projects were taken from the watermark"
         assert pulling.api("GET", "/status").get_json()["status"] == "active"
+
+
+def _silent_for(sessions: sessionmaker[Session], seconds: float) -> None:
+    """Move the running pull's last heartbeat ``seconds`` into the past."""
+    with sessions.begin() as session:
+        for run in session.scalars(select(SyncRun).where(SyncRun.outcome == RUNNING)):
+            assert run.heartbeat_at is not None, "a running pull has sent a heartbeat"
+            run.heartbeat_at = run.heartbeat_at - timedelta(seconds=seconds)
 
 
 def _watermark(sessions: sessionmaker[Session], module: str) -> Any:

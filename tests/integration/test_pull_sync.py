@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import time
 from typing import Any
 
 import pytest
@@ -322,10 +321,11 @@ def test_reconciliation_closes_gaps_left_by_lost_webhooks(
         drop_rate=1.0,
     )
     change_portal(synced.portal)
-    every_moment = settings.model_copy(update={"reconcile_interval_seconds": 0.01})
-    scheduler = SyncScheduler(synced.runner, synced.sessions, every_moment)
+    hourly = settings.model_copy(update={"reconcile_interval_seconds": 3600})
+    now = [0.0]
+    scheduler = SyncScheduler(synced.runner, synced.sessions, hourly, clock=lambda: now[0])
 
-    time.sleep(0.02)
+    now[0] += 3600  # an hour later, by the scheduler's clock
     scheduler.tick()
 
     synced.wait_for_state(expected_state(synced.portal))
