@@ -7,13 +7,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pika
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
+from worker.db import Integration, Organization
 from worker.runtime import ConsumerThread
 
 APPLY_QUEUE = "billsync.apply"
@@ -141,3 +143,23 @@ def running(*consumers: Any) -> Iterator[None]:
     finally:
         for thread in threads:
             thread.stop()
+
+
+def add_integration(
+    sessions: sessionmaker[Session], integration_id: str = "int-1"
+) -> sessionmaker[Session]:
+    """An organization and one active integration (time logs before 1 Nov invoiced)."""
+    with sessions.begin() as session:
+        session.add(Organization(id="org-1", name="Acme"))
+        session.flush()
+        session.add(
+            Integration(
+                id=integration_id,
+                organization_id="org-1",
+                portal_id="portal",
+                status="active",
+                modules=["projects", "timesheets"],
+                invoiced_before=date(2026, 11, 1),
+            )
+        )
+    return sessions

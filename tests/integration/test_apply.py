@@ -10,9 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage, event_adapter
-from tests.support import project_event
+from tests.support import add_integration, project_event
 from worker.apply import Outcome, apply_batch
-from worker.db import Integration, Organization, Project, Task, Timesheet
+from worker.db import Integration, Project, Task, Timesheet
 from worker.db.base import utcnow
 
 pytestmark = pytest.mark.integration
@@ -22,20 +22,7 @@ INTEGRATION = "int-1"
 
 @pytest.fixture
 def sessions(any_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    with any_sessions.begin() as session:
-        session.add(Organization(id="org-1", name="Acme"))
-        session.flush()
-        session.add(
-            Integration(
-                id=INTEGRATION,
-                organization_id="org-1",
-                portal_id="portal",
-                status="active",
-                modules=["projects", "timesheets"],
-                invoiced_before=date(2026, 11, 1),
-            )
-        )
-    return any_sessions
+    return add_integration(any_sessions, INTEGRATION)
 
 
 def message(event_id: str, event: dict[str, Any]) -> QueueMessage:

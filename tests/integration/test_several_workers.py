@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage, event_adapter
 from tests.conftest import Connected
-from tests.support import BrokerProbe, project_event, running, wait_until
+from tests.support import BrokerProbe, add_integration, project_event, running, wait_until
 from worker.apply import Outcome, apply_batch
-from worker.db import Integration, Organization, SyncError, Task
+from worker.db import SyncError, Task
 from worker.error_summary import Refusal, record_refusals, resolve_records
 from worker.messaging.publisher import Publisher
 from worker.rules.reasons import RELATED_PROJECT_MISSING
@@ -35,20 +35,7 @@ INTEGRATION = "int-1"
 
 @pytest.fixture
 def sessions(pg_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    with pg_sessions.begin() as session:
-        session.add(Organization(id="org-1", name="Acme"))
-        session.flush()
-        session.add(
-            Integration(
-                id=INTEGRATION,
-                organization_id="org-1",
-                portal_id="portal",
-                status="active",
-                modules=["projects", "timesheets"],
-                invoiced_before=date(2026, 11, 1),
-            )
-        )
-    return pg_sessions
+    return add_integration(pg_sessions, INTEGRATION)
 
 
 def message(event_id: str, event: dict[str, Any], integration: str = INTEGRATION) -> QueueMessage:
