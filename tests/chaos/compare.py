@@ -65,10 +65,13 @@ def compare(
     return report
 
 
-def processed(sessions: sessionmaker[Session], integration_id: str) -> int:
-    """Events in the processed-event ledger: it stops growing once the queue is drained."""
+def processed(sessions: sessionmaker[Session], integration_id: str, prefix: str) -> int:
+    """How many events whose id starts with ``prefix`` are in the processed-event ledger."""
     with sessions() as session:
-        query = select(func.count()).where(ProcessedEvent.integration_id == integration_id)
+        query = select(func.count()).where(
+            ProcessedEvent.integration_id == integration_id,
+            ProcessedEvent.event_id.startswith(prefix, autoescape=True),
+        )
         return _count(session, query)
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["Expected", "Ledger", "make_ledger"]
+__all__ = ["EVENT_ID_PREFIX", "Expected", "Ledger", "make_ledger"]
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
+EVENT_ID_PREFIX = "chaos-"
 PEOPLE = [
     {"id": f"U{n}", "name": f"Person {n}", "email": f"person{n}@example.com"} for n in range(8)
 ]
@@ -159,7 +160,7 @@ def _event(
     module: str, action: str, at: datetime, data: dict[str, Any], key: str
 ) -> dict[str, Any]:
     return {
-        "event_id": f"chaos-{module}-{key}",
+        "event_id": f"{EVENT_ID_PREFIX}{module}-{key}",
         "module": module,
         "action": action,
         "modified_at": at.isoformat().replace("+00:00", "Z"),

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy.engine import make_url
 
+from tests.support import wait_until
 from tests.tcp_proxy import TcpProxy
 
 __all__ = ["Deployment", "deployment"]
@@ -40,15 +41,13 @@ class Deployment:
 
     def start_gateway(self, port: int) -> None:
         self.gateway = _spawn(["gateway", "--port", str(port), "--workers", "2"], self.env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.gateway_url}/healthz", timeout=1).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the gateway did not come up within 60 s")
+        wait_until(self._healthy, timeout=60, interval=0.2)
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.gateway_url}/healthz", timeout=1).is_success
+        except httpx.HTTPError:
+            return False
 
     def scale(self, count: int) -> None:
         """Run ``count`` workers (start or stop the newest ones gracefully)."""
@@ -75,7 +74,7 @@ class Deployment:
             proxy.partition()
         else:
             proxy.cut()
-        time.sleep(seconds)
+        time.sleep(seconds)  # the fault's length, not a wait for a result
         proxy.restore()
         self.actions.append(f"{which} {mode} {seconds:g}s")
 
