@@ -122,10 +122,9 @@ def index() -> Response:
         integrations = _integrations(session, who)
         panels = [_panel(session, integration) for integration in integrations]
         dead = _dead_letters(session, integrations, module, error_class, _after(request.args))
-        html = render_template(
+        return _page(
             "status_page.html",
-            principal=who,
-            csrf_token=logged_in.csrf_token,
+            logged_in,
             panels=panels,
             dead=dead,
             modules=[m.value for m in Module],
@@ -133,7 +132,6 @@ def index() -> Response:
             failure=request.args.get("failed") == "broker",
             refresh_url=_here(module, error_class),
         )
-    return _private(make_response(html))
 
 
 @blueprint.get("/integrations/<integration_id>/errors")
@@ -153,17 +151,15 @@ def errors(integration_id: str) -> Response:
             if page.next_after_id is not None
             else None
         )
-        html = render_template(
+        return _page(
             "status_errors.html",
-            principal=logged_in.principal,
-            csrf_token=logged_in.csrf_token,
+            logged_in,
             integration=integration,
             page=page,
             total=sum(page.by_module.values()),
             first_page=after == 0,
             next_url=next_url,
         )
-    return _private(make_response(html))
 
 
 @blueprint.get("/dead-letters/<int:dead_letter_id>")
@@ -174,15 +170,13 @@ def dead_letter_details(dead_letter_id: int) -> Response:
         return redirect("/", code=303)
     with services().read() as session:
         row = _own_dead_letter(session, logged_in.principal, dead_letter_id)
-        html = render_template(
+        return _page(
             "status_dead_letter.html",
-            principal=logged_in.principal,
-            csrf_token=logged_in.csrf_token,
+            logged_in,
             row=row,
             body=_pretty(row.body),
             headers=json.dumps(_shown_headers(row.headers), indent=2, sort_keys=True),
         )
-    return _private(make_response(html))
 
 
 @blueprint.get("/status.css")
@@ -363,6 +357,14 @@ def _login_form(error: str | None, status: int) -> Response:
         LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure, path="/"
     )
     return _private(response)
+
+
+def _page(template: str, logged_in: LoggedIn, **context: Any) -> Response:
+    """A page of the logged-in organization, with its session's form token."""
+    html = render_template(
+        template, principal=logged_in.principal, csrf_token=logged_in.csrf_token, **context
+    )
+    return _private(make_response(html))
 
 
 def _private(response: Response) -> Response:
