@@ -32,7 +32,6 @@ class RateBudget:
     per_seconds: float
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    waited_seconds: float = 0.0
     throttled: bool = False  # the last request had to wait for the budget
     _tokens: float = field(init=False)
     _updated: float = field(init=False)
@@ -57,7 +56,6 @@ class RateBudget:
             wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
         self.throttled = wait > 0
         if wait:
-            self.waited_seconds += wait
             self.sleep(wait)
         return wait
 
