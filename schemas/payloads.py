@@ -4,7 +4,7 @@ Field names follow the portal's documented REST API. Ids are strings (portal ids
 exceed 2^53); an integer id is accepted and turned into its string. Unknown extra
 keys are kept, not rejected: portals add custom fields freely.
 
-Every field is bounded by the column that stores it (worker/db/records.py), so what
+Every field is bounded by the column that stores it (worker/db/synced.py), so what
 the gateway accepts the worker can write: an event the database would refuse is a
 422 at the door, not a dead letter five attempts later. No string anywhere, custom
 fields and extra keys included, may hold a NUL character: PostgreSQL text and JSONB

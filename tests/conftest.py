@@ -23,9 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests import servers
 from tests.support import BrokerProbe
 from webhook_gateway import create_app
-from worker import migrate
-from worker.accounts import create_organization, create_token
-from worker.db import Base, make_sessionmaker
+from worker.accounts.organizations import create_organization, create_token
+from worker.db import Base, make_sessionmaker, migrate
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
 from worker.settings import Settings

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
+from worker.cli.runtime import ConsumerThread
 from worker.db import Integration, Organization
-from worker.runtime import ConsumerThread
 
 APPLY_QUEUE = "billsync.apply"
 DEAD_LETTER_QUEUE = "billsync.dead-letters"

@@ -12,7 +12,8 @@ from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import answering, query_int
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
-from worker.billing import (
+from worker.accounts.ownership import owned
+from worker.billing.invoices import (
     InvoiceRequest,
     NothingToInvoice,
     RateMissing,
@@ -24,7 +25,6 @@ from worker.billing import (
 )
 from worker.db import Invoice
 from worker.errors import Conflict, NotFound
-from worker.ownership import owned
 
 __all__ = ["blueprint", "refusals"]
 

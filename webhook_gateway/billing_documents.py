@@ -20,14 +20,13 @@ from schemas.api import (
     RecurringCreate,
     RecurringUpdate,
 )
+from schemas.numbers import rate_text
 from webhook_gateway.auth import principal, require
 from webhook_gateway.billing import refusals
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
-from worker.billing import known_currency, project_of
-from worker.db import Project, Quote, RecurringInvoice, StaffUser, Task
-from worker.db.base import utcnow
-from worker.expenses import (
+from worker.accounts.ownership import owned
+from worker.billing.expenses import (
     create_expense,
     delete_expense,
     expense_currency,
@@ -35,10 +34,11 @@ from worker.expenses import (
     list_expenses,
     update_expense,
 )
-from worker.numbers import rate_text
-from worker.ownership import owned
-from worker.quotes import create_quote, get_quote, quote_view, update_quote
-from worker.recurring import create_recurring, recurring_view
+from worker.billing.invoices import known_currency, project_of
+from worker.billing.quotes import create_quote, get_quote, quote_view, update_quote
+from worker.billing.recurring import create_recurring, recurring_view
+from worker.db import Project, Quote, RecurringInvoice, StaffUser, Task
+from worker.db.base import utcnow
 
 __all__ = ["blueprint"]
 

@@ -17,7 +17,9 @@ from webhook_gateway.errors import ApiError, invalid_body, query_int
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.db import DeadLetter
-from worker.dead_letters import (
+from worker.errors import BrokerUnavailable
+from worker.integrations.store import organization_integrations
+from worker.messaging.dead_letters import (
     DeadLetterFilter,
     IntegrationUnknown,
     InvalidEdit,
@@ -28,8 +30,6 @@ from worker.dead_letters import (
     find,
     replay,
 )
-from worker.errors import BrokerUnavailable
-from worker.integrations import organization_integrations
 
 __all__ = ["blueprint"]
 
@@ -95,7 +95,7 @@ def replay_one(dead_letter_id: int) -> Response:
     """Replay one dead letter, after replacing its event when ``event`` is given.
 
     Only the edit is validated; an unreadable letter is repaired with it (see
-    ``worker.dead_letters.edit``), under ``event_id`` if given."""
+    ``worker.messaging.dead_letters.edit``), under ``event_id`` if given."""
     body = parse_body(DeadLetterReplayOne)
     if body.event is None and body.event_id is not None:
         raise ApiError(422, "validation_failed", "event_id is only taken with an edited event")

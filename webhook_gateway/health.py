@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from webhook_gateway.services import services
-from worker import migrate
+from worker.db import migrate
 
 __all__ = ["blueprint"]
 

@@ -17,7 +17,7 @@ from webhook_gateway.invoicing import parse_body
 from webhook_gateway.management import find_integration, public_integration
 from webhook_gateway.services import services
 from worker.errors import Conflict, IntegrationGone
-from worker.lifecycle import (
+from worker.integrations.lifecycle import (
     delete_integration,
     disable,
     enable,
@@ -27,8 +27,8 @@ from worker.lifecycle import (
     status,
     update_settings,
 )
-from worker.sync_runs import SourceMissing
-from worker.webhook_setup import webhook_setup
+from worker.integrations.sync_runs import SourceMissing
+from worker.integrations.webhook_setup import webhook_setup
 
 __all__ = ["blueprint"]
 

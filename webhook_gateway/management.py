@@ -12,12 +12,12 @@ from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError, query_int
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
-from worker.credential_box import CredentialKeyError, credential_names
 from worker.db import Integration, SyncError
-from worker.error_summary import page_errors
 from worker.errors import Conflict, NotFound
-from worker.integrations import get_integration, organization_integrations, rotate_secret
-from worker.lifecycle import connect, status
+from worker.integrations.credential_box import CredentialKeyError, credential_names
+from worker.integrations.lifecycle import connect, status
+from worker.integrations.store import get_integration, organization_integrations, rotate_secret
+from worker.sync.error_summary import page_errors
 
 __all__ = ["blueprint", "find_integration", "public_integration"]
 

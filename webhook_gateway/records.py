@@ -10,8 +10,7 @@ from schemas.payloads import BIGINT_MAX
 from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError, parse_int
 from webhook_gateway.services import services
-from worker.errors import NotFound
-from worker.readmodels import (
+from worker.accounts.queries import (
     RESOURCES,
     InvalidCursor,
     InvalidFilter,
@@ -20,6 +19,7 @@ from worker.readmodels import (
     get_record,
     list_records,
 )
+from worker.errors import NotFound
 
 __all__ = ["blueprint"]
 

@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.session import is_unavailable
-from worker.integrations import WebhookCredentials, webhook_credentials
+from worker.integrations.store import WebhookCredentials, webhook_credentials
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import APPLY_QUEUE, DEAD_LETTER_QUEUE
 from worker.settings import Settings

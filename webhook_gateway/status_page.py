@@ -1,6 +1,6 @@
 """The status page at ``/``: server-rendered HTML for people.
 
-Login with an API token opens a server-side session (``worker.status_sessions``):
+Login with an API token opens a server-side session (``worker.accounts.status_sessions``):
 the ``billsync_session`` cookie (HttpOnly, SameSite=Strict, Secure over https)
 holds a random id, never the token, and ends at logout, after
 ``BILLSYNC_STATUS_SESSION_HOURS`` or when the token is revoked. Every POST must
@@ -38,14 +38,14 @@ from werkzeug.wrappers import Response
 
 from schemas import Module
 from webhook_gateway.services import services
-from worker import lifecycle
-from worker.accounts import Principal, authenticate
+from worker.accounts.organizations import Principal, authenticate
+from worker.accounts.status_sessions import LoggedIn, end_session, find_session, start_session
 from worker.db import DeadLetter, Integration, SyncError, SyncRun
-from worker.dead_letters import DeadLetterFilter, count, delete_matching, find, replay
-from worker.error_summary import ErrorPage, page_errors
 from worker.errors import BrokerUnavailable
-from worker.integrations import organization_integrations
-from worker.status_sessions import LoggedIn, end_session, find_session, start_session
+from worker.integrations import lifecycle
+from worker.integrations.store import organization_integrations
+from worker.messaging.dead_letters import DeadLetterFilter, count, delete_matching, find, replay
+from worker.sync.error_summary import ErrorPage, page_errors
 
 __all__ = ["COOKIE", "CSRF_FIELD", "LOGIN_COOKIE", "blueprint", "count_lines", "utc_time"]
 

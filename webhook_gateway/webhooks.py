@@ -33,7 +33,7 @@ from webhook_gateway.signatures import InvalidSignature, verify_signature, verif
 from worker.db import ProcessedEvent
 from worker.db.session import is_unavailable
 from worker.errors import BrokerUnavailable
-from worker.integrations import WebhookCredentials
+from worker.integrations.store import WebhookCredentials
 
 __all__ = ["blueprint"]
 

@@ -3,7 +3,7 @@
 Counted where things happen: webhooks by answer status (gateway), events by
 module and outcome and apply latency (worker). State — queue backlog, dead
 letters kept, watermark lag — is read from the broker and the database when
-scraped, by :class:`StateCollector`, the same in the gateway and the worker.
+scraped, by ``worker.messaging.gauges``, the same in the gateway and the worker.
 ``billsync run`` serves everything at ``/metrics``; ``billsync worker`` serves its
 own on ``BILLSYNC_METRICS_PORT``.
 
@@ -19,13 +19,10 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from threading import Thread
 from typing import Any
-from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     REGISTRY,
@@ -33,21 +30,10 @@ from prometheus_client import (
     Counter,
     Histogram,
     multiprocess,
-    start_http_server,
     values,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
-
-from worker.apply import Outcome
-from worker.db import DeadLetter, SyncCursor
-from worker.db.base import utcnow
-from worker.messaging.publisher import Publisher
-from worker.messaging.topology import APPLY_QUEUE, DEAD_LETTER_QUEUE, build_topology
-from worker.settings import Settings
 
 __all__ = [
     "APPLY_SECONDS",
@@ -55,13 +41,9 @@ __all__ = [
     "DATABASE_OUTAGE_SECONDS",
     "EVENTS",
     "MULTIPROCESS_DIR_ENV",
-    "MetricsServer",
     "WEBHOOKS",
-    "StateCollector",
-    "count_outcomes",
     "mark_worker_dead",
     "registry_with_state",
-    "serve_worker_metrics",
     "shared_across_processes",
 ]
 
@@ -95,65 +77,6 @@ _LABELLED = (WEBHOOKS, EVENTS)
 _UNLABELLED = (APPLY_SECONDS, DATABASE_OUTAGES, DATABASE_OUTAGE_SECONDS)
 
 
-def count_outcomes(outcomes: Sequence[Outcome]) -> None:
-    for outcome in outcomes:
-        EVENTS.labels(outcome.module, outcome.status).inc()
-
-
-# -- state, read when scraped -----------------------------------------------------------
-
-
-class StateCollector(Collector):
-    """Backlog, dead letters and watermark lag, read at each scrape.
-
-    A value that cannot be read is left out (unknown, not zero): the backlog while
-    the broker cannot be asked, the database's figures while it is unreachable — the
-    scrape still answers, with the outage counters that matter most then.
-    """
-
-    def __init__(
-        self, sessions: sessionmaker[Session], queue_depth: Callable[[str], int | None]
-    ) -> None:
-        self._sessions = sessions
-        self._queue_depth = queue_depth
-
-    def collect(self) -> Iterable[Metric]:
-        backlog = GaugeMetricFamily(
-            "billsync_queue_backlog", "Messages waiting in a queue (scraped).", labels=["queue"]
-        )
-        for queue in (APPLY_QUEUE, DEAD_LETTER_QUEUE):
-            depth = self._queue_depth(queue)
-            if depth is not None:
-                backlog.add_metric([queue], depth)
-        yield backlog
-        try:
-            yield from self._database_state()
-        except SQLAlchemyError as exc:
-            log.info("database figures left out of the scrape: %s", exc)
-
-    def _database_state(self) -> list[Metric]:
-        now = utcnow()
-        with self._sessions() as session:
-            kept = session.scalar(select(func.count()).select_from(DeadLetter)) or 0
-            watermarks = session.execute(
-                select(SyncCursor.integration_id, SyncCursor.module, SyncCursor.watermark).where(
-                    SyncCursor.watermark.is_not(None)
-                )
-            ).all()
-        dead = GaugeMetricFamily(
-            "billsync_dead_letters", "Dead letters kept, awaiting replay (scraped).", value=kept
-        )
-        lag = GaugeMetricFamily(
-            "billsync_watermark_lag_seconds",
-            "Now minus the module's pull watermark (scraped).",
-            labels=["integration_id", "module"],
-        )
-        for integration_id, module, watermark in watermarks:
-            if watermark is not None:  # filtered in the query; the column is nullable
-                lag.add_metric([integration_id, module], (now - watermark).total_seconds())
-        return [dead, lag]
-
-
 class _Counted(Collector):
     """The counters and histograms: of every process sharing the multiprocess
     directory when there is one (gunicorn), else of this process."""
@@ -167,38 +90,12 @@ class _Counted(Collector):
         yield from shared.collect()  # type: ignore[no-untyped-call]
 
 
-def registry_with_state(state: StateCollector) -> CollectorRegistry:
+def registry_with_state(state: Collector) -> CollectorRegistry:
     """What ``/metrics`` answers, in the gateway and the worker alike."""
     registry = CollectorRegistry()
     registry.register(_Counted())
     registry.register(state)
     return registry
-
-
-@dataclass
-class MetricsServer:
-    """A ``/metrics`` HTTP server in a thread, with the publisher it asks the broker by."""
-
-    server: WSGIServer
-    thread: Thread
-    publisher: Publisher
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-        self.publisher.close()
-
-
-def serve_worker_metrics(settings: Settings, sessions: sessionmaker[Session]) -> MetricsServer:
-    """``billsync worker``'s ``/metrics`` on ``BILLSYNC_METRICS_PORT``: its counters and
-    the same state the gateway shows (with a publisher of its own to ask the broker)."""
-    publisher = Publisher(settings, build_topology(settings))
-    state = StateCollector(sessions, publisher.queue_depth)
-    server, thread = start_http_server(
-        settings.metrics_port, addr=settings.host, registry=registry_with_state(state)
-    )
-    return MetricsServer(server, thread, publisher)
 
 
 # -- several processes ------------------------------------------------------------------

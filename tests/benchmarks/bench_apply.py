@@ -30,14 +30,13 @@ from tests import servers
 from tests.benchmarks.common import temporary_database
 from tests.portal import project
 from tests.support import BrokerProbe, wait_until
-from worker import migrate
-from worker.apply import apply_batch
-from worker.db import Integration, Organization, Task, make_sessionmaker
+from worker.cli.runtime import ConsumerThread, build_consumer
+from worker.db import Integration, Organization, Task, make_sessionmaker, migrate
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
-from worker.rows import RowContext, event_row
-from worker.runtime import ConsumerThread, build_consumer
 from worker.settings import Settings
+from worker.sync.apply import apply_batch
+from worker.sync.columns import RowContext, event_row
 
 BATCH = 200
 

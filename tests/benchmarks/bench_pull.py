@@ -32,15 +32,14 @@ from schemas.api import IntegrationCreate
 from tests import servers
 from tests.benchmarks.common import temporary_database
 from tests.support import BrokerProbe, wait_until
-from worker import migrate
-from worker.accounts import create_organization
-from worker.db import make_sessionmaker
-from worker.lifecycle import connect
+from worker.accounts.organizations import create_organization
+from worker.db import make_sessionmaker, migrate
+from worker.integrations.lifecycle import connect
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
 from worker.portal.auth import StaticToken
 from worker.portal.client import PortalClient
-from worker.pull import PullRunner, time_windows
+from worker.pull.runner import PullRunner, time_windows
 from worker.settings import Settings
 
 PORTAL_ID = "portal-1"

@@ -22,10 +22,9 @@ from tests.chaos.compare import Report, compare, processed
 from tests.chaos.ledger import EVENT_ID_PREFIX, Ledger, make_ledger
 from tests.chaos.supervisor import Deployment, deployment
 from tests.support import DEAD_LETTER_QUEUE, BrokerProbe, signed_headers, wait_until
-from worker import migrate
-from worker.accounts import create_organization
-from worker.db import make_sessionmaker
-from worker.lifecycle import connect
+from worker.accounts.organizations import create_organization
+from worker.db import make_sessionmaker, migrate
+from worker.integrations.lifecycle import connect
 from worker.settings import Settings
 
 __all__ = ["ChaosConfig", "run_chaos"]

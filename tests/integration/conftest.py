@@ -12,7 +12,7 @@ from tests.conftest import Org
 from tests.fake_portal import FakePortal
 from tests.integration.sync_harness import Sync, connect
 from tests.support import running
-from worker.runtime import build_consumer
+from worker.cli.runtime import build_consumer
 from worker.settings import Settings
 
 

@@ -24,7 +24,7 @@ from worker.db import Bug, Milestone, Project, Task, Tasklist, Timesheet
 from worker.portal.auth import StaticToken
 from worker.portal.budget import RateBudget
 from worker.portal.client import PortalClient
-from worker.pull import PullRunner
+from worker.pull.runner import PullRunner
 from worker.settings import Settings
 
 PORTAL_URL = "http://portal.test"

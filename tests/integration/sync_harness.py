@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas import QueueMessage, event_adapter
 from schemas.api import CustomerCreate, IntegrationCreate, InvoiceUserCreate
 from tests.conftest import CREDENTIAL_KEY
-from worker.apply import apply_batch
+from worker.accounts.invoicing_side import create_customer, create_invoice_user
 from worker.db import Customer, StaffUser, SyncedRecord, SyncError
-from worker.integrations import create_integration
-from worker.local_records import create_customer, create_invoice_user
+from worker.integrations.store import create_integration
 from worker.settings import Settings
+from worker.sync.apply import apply_batch
 
 # Signing secrets are stored sealed: the harness seals with the suite's key.
 KEYED = Settings(credential_key=CREDENTIAL_KEY)

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage, event_adapter
 from tests.support import add_integration, project_event
-from worker.apply import Outcome, apply_batch
 from worker.db import Integration, Project, Task, Timesheet
 from worker.db.base import utcnow
+from worker.sync.apply import Outcome, apply_batch
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from tests.conftest import Org
 from tests.integration.sync_harness import Sync
 from tests.portal import ASHA, milestone, project, task, tasklist, timesheet
-from worker.billing import (
+from worker.billing.invoices import (
     InvoiceRequest,
     NothingToInvoice,
     RateMissing,

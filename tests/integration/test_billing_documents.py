@@ -15,8 +15,8 @@ from sqlalchemy import select
 from tests.conftest import Org
 from tests.integration.sync_harness import Sync
 from tests.portal import project, task, timesheet
+from worker.billing.recurring import create_recurring, run_due
 from worker.db import Project, StaffUser, Task, Timesheet
-from worker.recurring import create_recurring, run_due
 
 
 def project_url(sync: Sync, path: str = "") -> str:

@@ -23,14 +23,14 @@ from tests.support import (
     send_signed,
     wait_until,
 )
-from worker.apply import Outcome
-from worker.consumer import ApplyConsumer
+from worker.cli.runtime import build_consumer
 from worker.db import Project
 from worker.messaging.connection import broker_connection
+from worker.messaging.consumer import ApplyConsumer
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
-from worker.runtime import build_consumer
 from worker.settings import Settings
+from worker.sync.apply import Outcome
 
 pytestmark = pytest.mark.integration
 

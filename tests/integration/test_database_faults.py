@@ -25,14 +25,14 @@ from tests.support import (
     wait_until,
 )
 from tests.tcp_proxy import TcpProxy
-from worker.apply import Outcome, apply_batch
-from worker.consumer import ApplyConsumer
+from worker.cli.runtime import build_consumer
 from worker.db import ProcessedEvent, Project, make_engine, make_sessionmaker
 from worker.messaging.connection import broker_connection
+from worker.messaging.consumer import ApplyConsumer
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
-from worker.runtime import build_consumer
 from worker.settings import Settings
+from worker.sync.apply import Outcome, apply_batch
 
 pytestmark = pytest.mark.integration
 

@@ -25,16 +25,16 @@ from tests.support import (
     send_signed,
     wait_until,
 )
-from worker.apply import Outcome
-from worker.consumer import ApplyConsumer
+from worker.cli.runtime import build_archiver, build_consumer
 from worker.db import DeadLetter, DeadLetterEdit, Project
-from worker.dead_letters import DeadLetterFilter, archive, edit, replay
 from worker.errors import BrokerUnavailable
 from worker.messaging.connection import broker_connection
+from worker.messaging.consumer import ApplyConsumer
+from worker.messaging.dead_letters import DeadLetterFilter, archive, edit, replay
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import APPLY_QUEUE, build_topology
-from worker.runtime import build_archiver, build_consumer
 from worker.settings import Settings
+from worker.sync.apply import Outcome
 
 LATER = "2026-11-25T09:00:00Z"
 

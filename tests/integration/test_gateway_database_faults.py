@@ -24,9 +24,9 @@ from tests.support import BrokerProbe, dumps, project_event, running, signed_hea
 from tests.tcp_proxy import TcpProxy
 from webhook_gateway import create_app
 from webhook_gateway.services import Services
+from worker.cli.runtime import build_consumer
 from worker.db import Project, make_engine, make_sessionmaker
 from worker.messaging.publisher import Publisher
-from worker.runtime import build_consumer
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import CREDENTIAL_KEY, Connected
 from tests.support import BrokerProbe, dumps, project_event, signed_headers, wait_until
-from worker.dead_letters import archive
-from worker.metrics import serve_worker_metrics
+from worker.messaging.dead_letters import archive
+from worker.messaging.gauges import serve_worker_metrics
 from worker.settings import Settings
 
 WEBHOOKS = 8

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import Connected, Org
 from tests.integration.sync_harness import Sync
 from tests.portal import task, timesheet
-from worker.dead_letters import DeadLetterFilter, archive, delete_matching
+from worker.messaging.dead_letters import DeadLetterFilter, archive, delete_matching
 
 HEADERS = {"x-billsync-error-class": "RuntimeError", "x-billsync-attempts": 5}
 

@@ -10,8 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from worker import migrate
-from worker.db import Base
+from worker.db import Base, migrate
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Every amount, rate and hour figure is written by one rule (worker/numbers.py):
+"""Every amount, rate and hour figure is written by one rule (schemas/numbers.py):
 fixed-point, never an exponent; money in the currency's minor units; rates in them too
 unless they have more significant decimals (up to 6); hours with 2 decimals."""
 
@@ -10,11 +10,11 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from schemas.numbers import hours_text, money_text, rate_text
 from tests.conftest import Org
 from tests.integration.sync_harness import Sync
 from tests.portal import CLIENT, project, task, timesheet
 from worker.db import Project, StaffUser, Task
-from worker.numbers import hours_text, money_text, rate_text
 
 EXPONENT = re.compile(r"^-?\d+(\.\d+)?[eE][+-]?\d+$")
 # What each figure must look like in US dollars (2 minor units).

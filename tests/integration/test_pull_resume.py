@@ -21,11 +21,11 @@ from tests.fake_portal import FakePortal
 from tests.integration.pull_harness import Pulling, expected_state
 from tests.support import wait_until
 from worker.db import SyncCursor, SyncRun
+from worker.integrations.sync_runs import RUNNING
 from worker.messaging.publisher import Publisher
-from worker.pull import PullRunner
-from worker.scheduler import SyncScheduler
+from worker.pull.runner import PullRunner
+from worker.pull.scheduler import SyncScheduler
 from worker.settings import Settings
-from worker.sync_runs import RUNNING
 
 
 def slowed(app: Any, seconds: float) -> Callable[..., Any]:

@@ -23,12 +23,12 @@ from tests.integration.pull_harness import (
     timelog_requests,
 )
 from tests.support import wait_until
+from worker.cli.logs import JsonFormatter
 from worker.db import Project, SyncRun
-from worker.logs import JsonFormatter
 from worker.messaging.publisher import Publisher
 from worker.portal.budget import RateBudget
-from worker.pull import PullRunner
-from worker.scheduler import SyncScheduler
+from worker.pull.runner import PullRunner
+from worker.pull.scheduler import SyncScheduler
 from worker.settings import Settings
 
 

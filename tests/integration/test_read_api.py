@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas import QueueMessage, event_adapter
 from tests.conftest import Org, make_org
 from tests.support import project_event
-from worker.apply import apply_batch
+from worker.sync.apply import apply_batch
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from tests.integration.sync_harness import Sync
 from tests.integration.test_consumer import Recorder, running
 from tests.portal import project, task, timesheet
 from tests.support import BrokerProbe, dumps, signed_headers, wait_until
-from worker.runtime import build_consumer
+from worker.cli.runtime import build_consumer
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration

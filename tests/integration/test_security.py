@@ -30,9 +30,9 @@ from tests.portal import project
 from tests.support import project_event, send_signed
 from webhook_gateway.security import SECURITY_HEADERS
 from webhook_gateway.status_page import COOKIE, CSRF_FIELD
-from worker.credential_box import is_sealed, open_secret, pull_source
 from worker.db import DeadLetter, Integration, IntegrationSecret, StatusSession
 from worker.db.base import utcnow
+from worker.integrations.credential_box import is_sealed, open_secret, pull_source
 from worker.settings import Settings
 
 EVIL = {"Origin": "https://evil.example"}

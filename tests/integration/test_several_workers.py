@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas import QueueMessage, event_adapter
 from tests.conftest import Connected
 from tests.support import BrokerProbe, add_integration, project_event, running, wait_until
-from worker.apply import Outcome, apply_batch
+from worker.cli.runtime import build_consumer
 from worker.db import SyncError, Task
-from worker.error_summary import Refusal, record_refusals, resolve_records
 from worker.messaging.publisher import Publisher
-from worker.rules.reasons import RELATED_PROJECT_MISSING
-from worker.runtime import build_consumer
 from worker.settings import Settings
+from worker.sync.apply import Outcome, apply_batch
+from worker.sync.error_summary import Refusal, record_refusals, resolve_records
+from worker.sync.rules.reasons import RELATED_PROJECT_MISSING
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,8 @@ from sqlalchemy.orm import sessionmaker
 
 from tests.support import wait_until
 from webhook_gateway import create_app
-from worker import migrate
 from worker.cli.preflight import exclusive_data_dir
-from worker.db import Base
+from worker.db import Base, migrate
 from worker.messaging.publisher import Publisher
 from worker.settings import Settings
 

@@ -27,9 +27,9 @@ from tests.integration.sync_harness import Sync
 from tests.portal import project
 from tests.support import wait_until
 from webhook_gateway.status_page import COOKIE, CSRF_FIELD, LOGIN_COOKIE, count_lines, utc_time
+from worker.cli.runtime import ConsumerThread, build_consumer
 from worker.db import DeadLetter, Project, SyncCursor, SyncError, SyncRun
-from worker.dead_letters import archive
-from worker.runtime import ConsumerThread, build_consumer
+from worker.messaging.dead_letters import archive
 from worker.settings import Settings
 
 ERROR_HEADERS: dict[str, Any] = {

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Org
 from webhook_gateway import create_app
-from worker.credential_box import pull_source
 from worker.db import Integration, SyncRun
+from worker.integrations.credential_box import pull_source
 from worker.messaging.publisher import Publisher
-from worker.pull import PullRunner
+from worker.pull.runner import PullRunner
 from worker.settings import Settings
 
 SECRETS = {

@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from schemas.api import PullSource
-from worker.credential_box import (
+from worker.integrations.credential_box import (
     KEY_FILE,
     CredentialKeyChanged,
     CredentialKeyInvalid,

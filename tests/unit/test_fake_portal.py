@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from schemas import event_adapter
 from tests.fake_portal import TOKEN_HEADER, FakePortal, flask_deliver
-from worker.integrations import new_webhook_secret
+from worker.integrations.store import new_webhook_secret
 
 BASE = "/api/v3/portal/portal-1"
 GENERAL = '{"type": "general"}'

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from schemas import event_adapter, events_adapter
 from webhook_gateway.errors import validation_details
-from worker.billing import STAFF_HOURS, TASK_HOURS, RateMissing, _Pricing
+from worker.billing.invoices import STAFF_HOURS, TASK_HOURS, RateMissing, _Pricing
 from worker.cli import cli
 from worker.db import Organization, Project, StaffUser, Task, Timesheet
 from worker.db.tenancy import BlankName

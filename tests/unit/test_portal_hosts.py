@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from schemas.api import PullSource
-from worker.credential_box import pull_source, sealed_source
+from worker.integrations.credential_box import pull_source, sealed_source
 from worker.portal.allowed_hosts import PortalHostRefused, check_source_hosts, check_url
 from worker.portal.auth import DATA_CENTRES
 from worker.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 
 from schemas import event_adapter
 from schemas.envelope import ProjectEvent, TaskEvent, TimesheetEvent, UserEvent
-from worker.portal.records import modified_at, pull_event, to_event_data
+from worker.portal.converters import modified_at, pull_event, to_event_data
 
 VERSION = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 OWNER = {"zpuid": "6120001", "id": "700001", "name": "Asha Rao", "email": "asha@example.com"}

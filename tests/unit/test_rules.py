@@ -7,11 +7,16 @@ from datetime import date
 import pytest
 
 from schemas.payloads import PrimaryClient, TimesheetData
-from worker.rules.customers import CustomerDecision, CustomerView, decide_customer, pick_match
-from worker.rules.field_map import mapped_custom_fields
-from worker.rules.reasons import CURRENCY_MISMATCH, REASONS
-from worker.rules.staff import staff_kind
-from worker.rules.timesheets import ProjectState, TimesheetFacts, billing_status, decide_timesheet
+from worker.sync.rules.customers import CustomerDecision, CustomerView, decide_customer, pick_match
+from worker.sync.rules.field_map import mapped_custom_fields
+from worker.sync.rules.reasons import CURRENCY_MISMATCH, REASONS
+from worker.sync.rules.staff import staff_kind
+from worker.sync.rules.timesheets import (
+    ProjectState,
+    TimesheetFacts,
+    billing_status,
+    decide_timesheet,
+)
 
 CLIENT = PrimaryClient(id="C1", name="Globex", email="ap@globex.example", currency_code="USD")
 

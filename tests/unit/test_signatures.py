@@ -8,8 +8,8 @@ import pytest
 
 from tests.support import signed_headers
 from webhook_gateway.signatures import InvalidSignature, verify_signature, verify_token
-from worker.accounts import hash_token
-from worker.integrations import new_webhook_secret
+from worker.accounts.organizations import hash_token
+from worker.integrations.store import new_webhook_secret
 
 BODY = b'{"module":"projects","action":"created"}'
 

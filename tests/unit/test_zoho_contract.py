@@ -19,7 +19,7 @@ import pytest
 from schemas import event_adapter
 from worker.portal.auth import StaticToken
 from worker.portal.client import PortalClient
-from worker.portal.records import modified_at, pull_event, to_event_data
+from worker.portal.converters import modified_at, pull_event, to_event_data
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "zoho"
 PORTAL = "60012345678"

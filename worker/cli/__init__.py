@@ -20,12 +20,11 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker import migrate
-from worker.billing import NothingToInvoice, RateMissing
-from worker.db import make_engine, make_sessionmaker
+from worker.billing.invoices import NothingToInvoice, RateMissing
+from worker.db import make_engine, make_sessionmaker, migrate
 from worker.errors import Conflict, NotFound
+from worker.integrations.sync_runs import SourceMissing
 from worker.settings import ENV_PREFIX, Settings, unknown_variables
-from worker.sync_runs import SourceMissing
 
 __all__ = ["PositiveDecimal", "cli", "main"]
 

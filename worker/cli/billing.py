@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import click
 
-from worker.billing import (
+from worker.billing.invoices import (
     GROUPINGS,
     InvoiceRequest,
     Scope,
@@ -17,8 +17,8 @@ from worker.billing import (
     invoice_view,
     void_invoice,
 )
+from worker.billing.recurring import run_due
 from worker.cli import PositiveDecimal, cli, operator_errors, ready_sessions, settings_of
-from worker.recurring import run_due
 
 
 @cli.group()

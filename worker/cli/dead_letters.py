@@ -13,8 +13,10 @@ from pydantic import ValidationError
 
 from schemas.api import DeadLetterQuery
 from worker.cli import PositiveDecimal, cli, ready_sessions, settings_of
+from worker.cli.progress import replay_progress
 from worker.db import DeadLetter
-from worker.dead_letters import (
+from worker.errors import BrokerUnavailable
+from worker.messaging.dead_letters import (
     DeadLetterFilter,
     IntegrationUnknown,
     InvalidEdit,
@@ -25,10 +27,8 @@ from worker.dead_letters import (
     find,
     replay,
 )
-from worker.errors import BrokerUnavailable
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
-from worker.progress import replay_progress
 
 
 def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:

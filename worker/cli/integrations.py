@@ -10,8 +10,13 @@ import click
 from sqlalchemy.orm import Session
 
 from worker.cli import cli, operator_errors, ready_sessions, settings_of
+from worker.cli.logs import configure_logging
+from worker.cli.progress import sync_progress
+from worker.cli.runtime import (
+    build_runner,
+)
 from worker.db import Integration, SyncRun
-from worker.lifecycle import (
+from worker.integrations.lifecycle import (
     delete_integration,
     disable,
     enable,
@@ -20,12 +25,7 @@ from worker.lifecycle import (
     run_view,
     status,
 )
-from worker.logs import configure_logging
-from worker.progress import sync_progress
-from worker.runtime import (
-    build_runner,
-)
-from worker.sync_runs import PENDING, SUCCEEDED, claim
+from worker.integrations.sync_runs import PENDING, SUCCEEDED, claim
 
 
 @cli.group()
@@ -152,7 +152,7 @@ def integration_webhook_setup(
 
     The webhook token is not shown (only its hash is kept): use the one shown at connect.
     """
-    from worker.webhook_setup import webhook_setup
+    from worker.integrations.webhook_setup import webhook_setup
 
     settings = settings_of(ctx)
     base_url = public_url or settings.public_url or f"http://{settings.host}:{settings.port}"

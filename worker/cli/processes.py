@@ -17,20 +17,20 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
-from worker import migrate
-from worker.accounts import create_organization
+from worker.accounts.organizations import create_organization
 from worker.cli import cli, ready_sessions, redacted, settings_of, stop_on_signals
+from worker.cli.logs import configure_logging
 from worker.cli.preflight import DataDirInUse, PortInUse, ensure_port_free, exclusive_data_dir
-from worker.db import make_engine, make_sessionmaker
-from worker.logs import configure_logging
-from worker.messaging.embedded import recover_in_flight
-from worker.metrics import mark_worker_dead, serve_worker_metrics, shared_across_processes
-from worker.runtime import (
+from worker.cli.runtime import (
     ConsumerThread,
     build_archiver,
     build_consumer,
     build_scheduler,
 )
+from worker.db import make_engine, make_sessionmaker, migrate
+from worker.messaging.embedded import recover_in_flight
+from worker.messaging.gauges import serve_worker_metrics
+from worker.metrics import mark_worker_dead, shared_across_processes
 from worker.settings import Settings
 
 # -- database -----------------------------------------------------------------

@@ -10,7 +10,21 @@ from worker.db.billing import (
     RecurringInvoice,
     RecurringRun,
 )
-from worker.db.records import (
+from worker.db.session import make_engine, make_sessionmaker
+from worker.db.sync_models import (
+    DeadLetter,
+    DeadLetterEdit,
+    Integration,
+    IntegrationActivity,
+    IntegrationSecret,
+    IntegrationState,
+    ParkedEvent,
+    ProcessedEvent,
+    SyncCursor,
+    SyncError,
+    SyncRun,
+)
+from worker.db.synced import (
     Bug,
     Customer,
     Milestone,
@@ -21,19 +35,6 @@ from worker.db.records import (
     Task,
     Tasklist,
     Timesheet,
-)
-from worker.db.session import make_engine, make_sessionmaker
-from worker.db.sync_models import (
-    DeadLetter,
-    DeadLetterEdit,
-    Integration,
-    IntegrationActivity,
-    IntegrationSecret,
-    ParkedEvent,
-    ProcessedEvent,
-    SyncCursor,
-    SyncError,
-    SyncRun,
 )
 from worker.db.tenancy import ApiToken, InvoiceUser, Organization, StatusSession
 
@@ -48,6 +49,7 @@ __all__ = [
     "Integration",
     "IntegrationActivity",
     "IntegrationSecret",
+    "IntegrationState",
     "Invoice",
     "InvoiceLine",
     "InvoiceLineTimesheet",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -22,6 +23,15 @@ __all__ = [
     "SyncError",
     "SyncRun",
 ]
+
+
+class IntegrationState(StrEnum):
+    """Where an integration is in its lifecycle (``Integration.status``)."""
+
+    SYNC_IN_PROGRESS = "sync_in_progress"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    DELETED = "deleted"
 
 
 class Integration(Base):
@@ -53,7 +63,7 @@ class IntegrationSecret(Base):
     """A Standard Webhooks signing secret. Several are valid during a rotation.
 
     Verifying an HMAC needs the secret itself, so it cannot be hashed: it is stored
-    encrypted with the credential key (``worker.credential_box.seal_secret``); rows
+    encrypted with the credential key (``worker.integrations.credential_box.seal_secret``); rows
     from before that hold the secret in clear until they are sealed.
     """
 

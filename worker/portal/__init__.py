@@ -2,7 +2,7 @@
 
 billsync speaks to Zoho as public clients of the live V3 API observe it answering.
 Each shape below names its source; where sources disagree, both spellings are
-accepted (``worker.portal.records``), and a record that fits none is counted as
+accepted (``worker.portal.converters``), and a record that fits none is counted as
 ``invalid`` with the fields it lacked, in the run's history. The answers are
 recorded, one per endpoint, in ``tests/fixtures/zoho/`` and checked by the
 contract tests.

@@ -1,0 +1,290 @@
+"""The integration lifecycle: connect, sync, edit, disable, enable, delete.
+
+While disabled, webhooks are still answered 202 and their events are kept
+unapplied (parked, see ``worker.sync.apply``); enabling republishes them and resumes
+every module from its watermark. Deleting keeps the synced projects as
+standalone projects and frees the organization to connect another portal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from schemas import Module
+from schemas.api import IntegrationCreate, IntegrationUpdate
+from worker.db import (
+    DeadLetter,
+    Integration,
+    IntegrationActivity,
+    IntegrationState,
+    ParkedEvent,
+    Project,
+    SyncCursor,
+    SyncError,
+    SyncRun,
+)
+from worker.db.base import utcnow
+from worker.errors import Conflict, IntegrationGone
+from worker.integrations.credential_box import sealed_source
+from worker.integrations.store import CreatedIntegration, create_integration
+from worker.integrations.sync_runs import INITIAL, INSTANT, RESUME, request_run
+from worker.settings import Settings
+from worker.sync.columns import MODELS
+
+__all__ = [
+    "IntegrationStatus",
+    "connect",
+    "delete_integration",
+    "disable",
+    "enable",
+    "history",
+    "request_sync",
+    "status",
+    "update_settings",
+]
+
+
+def connect(
+    session: Session,
+    organization_id: str,
+    request: IntegrationCreate,
+    *,
+    settings: Settings | None = None,
+) -> CreatedIntegration:
+    """Create the integration; with a pull source, request its initial sync.
+
+    ``settings`` holds the key that encrypts the source's credentials.
+    """
+    created = create_integration(session, organization_id, request, settings=settings)
+    if created.integration.source:
+        request_run(session, created.integration, INITIAL)
+    return created
+
+
+def request_sync(session: Session, integration: Integration) -> SyncRun:
+    """Instant sync: a pull now (or the one already pending or running)."""
+    _require_live(integration)
+    if integration.status == IntegrationState.DISABLED:
+        raise Conflict("the integration is disabled; enable it to sync")
+    return request_run(session, integration, INSTANT)
+
+
+def update_settings(
+    session: Session,
+    integration: Integration,
+    change: IntegrationUpdate,
+    *,
+    settings: Settings | None = None,
+) -> None:
+    """Edit what may change after connecting (the portal itself may not).
+
+    A new source replaces the old one whole; its credentials are encrypted with
+    the key in ``settings``.
+    """
+    _require_live(integration)
+    values = change.model_dump(mode="json", exclude_unset=True)
+    for name in ("customer_duplication", "restrict_project_creation", "field_map"):
+        if name in values:
+            setattr(integration, name, values[name])
+    if "source" in values:
+        integration.source = sealed_source(change.source, settings) if change.source else None
+    if "modules" in values:
+        integration.modules = change.module_set()
+    session.flush()
+
+
+def disable(session: Session, integration: Integration) -> None:
+    """Pause: later events are kept but not applied; a running pull stops."""
+    _require_live(integration)
+    integration.status = IntegrationState.DISABLED
+    session.flush()
+
+
+def enable(session: Session, integration: Integration, portal_id: str | None) -> SyncRun | None:
+    """Resume a disabled integration from each module's last sync time.
+
+    Only for the same portal: another portal is a new integration (delete first).
+    """
+    _require_live(integration)
+    if portal_id is not None and portal_id != integration.portal_id:
+        raise Conflict(
+            f"integration {integration.id} is connected to portal {integration.portal_id}; "
+            f"it cannot be re-enabled with portal {portal_id}. Delete it and connect the "
+            "other portal as a new integration."
+        )
+    if integration.status != IntegrationState.DISABLED:
+        return None
+    integration.status = IntegrationState.ACTIVE
+    session.flush()
+    # The resume run republishes the parked events, then pulls (if there is a source).
+    return request_run(session, integration, RESUME)
+
+
+def delete_integration(session: Session, integration: Integration) -> int:
+    """Disconnect; synced projects stay as standalone projects. Returns their count."""
+    _require_live(integration)
+    integration.status = IntegrationState.DELETED
+    integration.deleted_at = utcnow()
+    result = session.execute(
+        update(Project)
+        .where(Project.integration_id == integration.id, Project.deleted.is_(False))
+        .values(standalone=True)
+    )
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.integration_id == integration.id, SyncRun.outcome == "pending")
+        .values(outcome="cancelled", finished_at=utcnow(), error="integration deleted")
+    )
+    session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class IntegrationStatus:
+    status: str
+    modules: dict[str, dict[str, Any]]
+    parked: int
+    current_run: SyncRun | None
+    last_run: SyncRun | None
+    dead_letters: int
+    last_webhook_at: str | None
+    last_applied_at: str | None
+
+    def view(self) -> dict[str, Any]:
+        """As the status API and CLI show it (the broker's queue depths are added there)."""
+        return {
+            "status": self.status,
+            "modules": self.modules,
+            "parked_events": self.parked,
+            "dead_letters": self.dead_letters,
+            "last_webhook_at": self.last_webhook_at,
+            "last_applied_at": self.last_applied_at,
+            "current_run": run_view(self.current_run) if self.current_run else None,
+            "last_run": run_view(self.last_run) if self.last_run else None,
+            **self._pacing(),
+        }
+
+    def _pacing(self) -> dict[str, Any]:
+        """Whether the running pull waits on the portal's request budget, and how long
+        the portal calls it still has to make take at that budget."""
+        portal = (self.current_run.counts or {}).get("portal", {}) if self.current_run else {}
+        return {
+            "throttled": bool(portal.get("throttled")),
+            "expected_seconds_left": portal.get("seconds_left"),
+        }
+
+
+def status(session: Session, integration: Integration) -> IntegrationStatus:
+    """State and, per module, last sync time, records synced and open errors."""
+    cursors = {
+        c.module: c
+        for c in session.scalars(
+            select(SyncCursor).where(SyncCursor.integration_id == integration.id)
+        )
+    }
+    errors = {
+        row[0]: row[1]
+        for row in session.execute(
+            select(SyncError.module, func.count())
+            .where(SyncError.integration_id == integration.id, SyncError.resolved.is_(False))
+            .group_by(SyncError.module)
+        )
+    }
+    activity = {
+        a.module: a
+        for a in session.scalars(
+            select(IntegrationActivity).where(IntegrationActivity.integration_id == integration.id)
+        )
+    }
+    now = utcnow()
+    modules: dict[str, dict[str, Any]] = {}
+    for module in Module:
+        if module is Module.TIMESHEETS and "timesheets" not in (integration.modules or ()):
+            continue
+        table: Any = MODELS[module]
+        synced = session.scalar(
+            select(func.count()).where(
+                table.integration_id == integration.id, table.deleted.is_(False)
+            )
+        )
+        cursor = cursors.get(module.value)
+        seen = activity.get(module.value)
+        newest = seen.newest_applied_version if seen else None
+        modules[module.value] = {
+            "last_sync_time": _iso(cursor.last_sync_at if cursor else None),
+            "watermark": _iso(cursor.watermark if cursor else None),
+            "synced": synced or 0,
+            "errors": errors.get(module.value, 0),
+            "applied": seen.applied if seen else 0,
+            "refused": seen.refused if seen else 0,
+            "last_applied_at": _iso(seen.last_applied_at if seen else None),
+            "lag_seconds": round((now - newest).total_seconds(), 3) if newest else None,
+        }
+    runs = list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.integration_id == integration.id)
+            .order_by(SyncRun.id.desc())
+            .limit(2)
+        )
+    )
+    current = next((r for r in runs if r.outcome in ("pending", "running")), None)
+    last = next((r for r in runs if r.finished_at is not None), None)
+    parked = session.scalar(
+        select(func.count()).where(ParkedEvent.integration_id == integration.id)
+    )
+    dead = session.scalar(select(func.count()).where(DeadLetter.integration_id == integration.id))
+    return IntegrationStatus(
+        status=IntegrationState.DELETED if integration.deleted_at else integration.status,
+        modules=modules,
+        parked=parked or 0,
+        current_run=current,
+        last_run=last,
+        dead_letters=dead or 0,
+        last_webhook_at=_iso(max(_times(activity, "last_webhook_at"), default=None)),
+        last_applied_at=_iso(max(_times(activity, "last_applied_at"), default=None)),
+    )
+
+
+def _times(activity: dict[str, IntegrationActivity], column: str) -> list[datetime]:
+    return [t for a in activity.values() if (t := getattr(a, column)) is not None]
+
+
+def history(session: Session, integration: Integration, limit: int = 100) -> list[SyncRun]:
+    """Sync runs, newest first."""
+    return list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.integration_id == integration.id)
+            .order_by(SyncRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def run_view(run: SyncRun) -> dict[str, Any]:
+    """A sync run as the history and status APIs show it."""
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "outcome": run.outcome,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "counts": run.counts,
+        "mapped_fields": run.mapped_fields,
+        "error": run.error,
+    }
+
+
+def _require_live(integration: Integration) -> None:
+    if integration.deleted_at is not None:
+        raise IntegrationGone(f"integration {integration.id} was deleted")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,79 @@
+"""The worker's sync loop: runs requested pulls, takes over dead ones, reconciles.
+
+Runs in a thread beside the consumer (``billsync worker`` and ``billsync run``).
+Several workers may run it: a run is claimed by one of them (SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.db import Integration, IntegrationState
+from worker.integrations.sync_runs import RECONCILIATION, recover_stale, request_run
+from worker.pull.runner import PullRunner
+from worker.settings import Settings
+
+__all__ = ["SyncScheduler"]
+
+log = logging.getLogger(__name__)
+
+
+class SyncScheduler(threading.Thread):
+    def __init__(
+        self,
+        runner: PullRunner,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` (monotonic seconds) times the reconciliations; tests inject one."""
+        super().__init__(name="billsync-sync", daemon=True)
+        self._runner = runner
+        self._sessions = sessions
+        self._settings = settings
+        self._clock = clock
+        self._stopping = threading.Event()
+        interval = settings.reconcile_interval_seconds
+        self._next_reconcile = clock() + interval if interval else None
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("sync loop iteration failed; retrying")
+            self._stopping.wait(self._settings.sync_poll_seconds)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self.join(timeout)
+
+    def tick(self) -> None:
+        """One pass: recover dead runs, request due reconciliations, run what is pending."""
+        with self._sessions.begin() as session:
+            for run in recover_stale(session, timedelta(seconds=self._settings.sync_stale_seconds)):
+                log.warning("resuming a sync whose runner died", extra={"run_id": run.id})
+        if self._next_reconcile is not None and self._clock() >= self._next_reconcile:
+            self._request_reconciliations()
+            self._next_reconcile = self._clock() + self._settings.reconcile_interval_seconds
+        while not self._stopping.is_set() and self._runner.run_next() is not None:
+            pass
+
+    def _request_reconciliations(self) -> None:
+        """A quiet pull for every active integration with a source, to close webhook gaps."""
+        with self._sessions.begin() as session:
+            integrations = session.scalars(
+                select(Integration).where(
+                    Integration.status == IntegrationState.ACTIVE, Integration.deleted_at.is_(None)
+                )
+            ).all()
+            for integration in integrations:
+                if integration.source:  # JSON null and SQL NULL alike
+                    request_run(session, integration, RECONCILIATION)

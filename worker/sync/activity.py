@@ -1,0 +1,84 @@
+"""Per integration and module: what the worker last applied, for status and metrics.
+
+One upsert per (integration, module) per batch, with "greatest wins" so that
+concurrent workers and out-of-order batches never move a time backwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.orm import Session
+
+from schemas import QueueMessage
+from worker.db import IntegrationActivity
+from worker.db.base import utcnow
+from worker.sync.upsert import dialect_insert
+
+__all__ = ["APPLIED", "PARKED", "REFUSED", "SKIPPED", "record_activity"]
+
+# Outcomes of an event in apply_batch (the others: "stale", "duplicate").
+APPLIED, REFUSED, PARKED, SKIPPED = "applied", "refused", "parked", "skipped"
+
+
+@dataclass
+class _Tally:
+    applied: int = 0
+    refused: int = 0
+    last_applied_at: datetime | None = None
+    newest_applied_version: datetime | None = None
+    last_webhook_at: datetime | None = None
+
+
+def record_activity(
+    session: Session, messages: Sequence[QueueMessage], statuses: Sequence[str]
+) -> None:
+    tallies: dict[tuple[str, str], _Tally] = {}
+    now = utcnow()
+    for message, status in zip(messages, statuses, strict=True):
+        if status in (PARKED, SKIPPED):
+            continue
+        tally = tallies.setdefault((message.integration_id, message.event.module.value), _Tally())
+        if status == APPLIED:
+            tally.applied += 1
+            tally.last_applied_at = now
+            tally.newest_applied_version = _later(
+                tally.newest_applied_version, message.event.modified_at
+            )
+        elif status == REFUSED:
+            tally.refused += 1
+        if message.source == "webhook":
+            tally.last_webhook_at = _later(tally.last_webhook_at, message.received_at)
+    if not tallies:
+        return
+    rows = [
+        {"integration_id": integration_id, "module": module, **vars(tally)}
+        for (integration_id, module), tally in sorted(tallies.items())
+    ]
+    stmt = dialect_insert(session, IntegrationActivity)
+    new = stmt.excluded
+    table: Any = IntegrationActivity
+    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["integration_id", "module"],
+        set_={
+            "applied": table.applied + new.applied,
+            "refused": table.refused + new.refused,
+            **{
+                column: greatest(
+                    func.coalesce(getattr(table, column), getattr(new, column)),
+                    func.coalesce(getattr(new, column), getattr(table, column)),
+                )
+                for column in ("last_applied_at", "newest_applied_version", "last_webhook_at")
+            },
+        },
+    )
+    session.execute(stmt, rows)
+
+
+def _later(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate > current else current
