@@ -74,7 +74,7 @@ def broker_url() -> str:
 @pytest.fixture(scope="session")
 def pg_engine(database_url: str) -> Iterator[Engine]:
     engine = create_engine(database_url)
-    migrate.upgrade(engine)
+    migrate.upgrade_schema(engine)
     yield engine
     engine.dispose()
 
@@ -99,7 +99,7 @@ def pg_sessions(pg_engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def sqlite_sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     engine = create_engine(f"sqlite:///{tmp_path / 'billsync.sqlite'}")
-    migrate.upgrade(engine)
+    migrate.upgrade_schema(engine)
     yield make_sessionmaker(engine)
     engine.dispose()
 

@@ -30,8 +30,7 @@ from webhook_gateway.errors import register_error_handlers
 from webhook_gateway.services import Services
 from worker.db import make_engine, make_sessionmaker
 from worker.errors import BrokerUnavailable
-from worker.messaging.publisher import Publisher
-from worker.messaging.topology import build_topology
+from worker.messaging import Publisher, build_topology
 from worker.settings import Settings
 
 __all__ = ["create_app"]

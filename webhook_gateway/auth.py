@@ -13,7 +13,7 @@ from flask import g, request
 
 from webhook_gateway.errors import ApiError
 from webhook_gateway.services import services
-from worker.accounts.organizations import Principal, authenticate
+from worker.accounts import Principal, authenticate
 
 __all__ = ["principal", "require"]
 

@@ -12,8 +12,8 @@ from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import answering, query_int
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
-from worker.accounts.ownership import owned
-from worker.billing.invoices import (
+from worker.accounts import owned
+from worker.billing import (
     InvoiceRequest,
     NothingToInvoice,
     RateMissing,

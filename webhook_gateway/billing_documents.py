@@ -25,20 +25,24 @@ from webhook_gateway.auth import principal, require
 from webhook_gateway.billing import refusals
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
-from worker.accounts.ownership import owned
-from worker.billing.expenses import (
+from worker.accounts import owned
+from worker.billing import (
     create_expense,
+    create_quote,
+    create_recurring,
     delete_expense,
     expense_currency,
     expense_view,
+    get_quote,
+    known_currency,
     list_expenses,
+    project_of,
+    quote_view,
+    recurring_view,
     update_expense,
+    update_quote,
 )
-from worker.billing.invoices import known_currency, project_of
-from worker.billing.quotes import create_quote, get_quote, quote_view, update_quote
-from worker.billing.recurring import create_recurring, recurring_view
-from worker.db import Project, Quote, RecurringInvoice, StaffUser, Task
-from worker.db.base import utcnow
+from worker.db import Project, Quote, RecurringInvoice, StaffUser, Task, utcnow
 
 __all__ = ["blueprint"]
 

@@ -18,8 +18,8 @@ from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.db import DeadLetter
 from worker.errors import BrokerUnavailable
-from worker.integrations.store import organization_integrations
-from worker.messaging.dead_letters import (
+from worker.integrations import organization_integrations
+from worker.messaging import (
     DeadLetterFilter,
     IntegrationUnknown,
     InvalidEdit,

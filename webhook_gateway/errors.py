@@ -25,7 +25,7 @@ from werkzeug.routing import IntegerConverter, Map
 from schemas import Module
 from schemas.payloads import BIGINT_MAX, nul_paths
 from webhook_gateway.services import DatabaseUnavailable, services
-from worker.db.session import is_unavailable
+from worker.db import is_unavailable
 
 __all__ = [
     "ApiError",

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from webhook_gateway.services import services
-from worker.db import migrate
+from worker.db import schema_is_current
 
 __all__ = ["blueprint"]
 
@@ -38,6 +38,6 @@ def _database_checks() -> tuple[bool, bool]:
         with services().read() as session:
             session.execute(text("SELECT 1"))
             connection = session.connection()
-            return True, migrate.schema_is_current(connection)
+            return True, schema_is_current(connection)
     except Exception:
         return False, False

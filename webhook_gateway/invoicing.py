@@ -12,13 +12,14 @@ from schemas.api import CustomerCreate, InvoiceUserCreate, ProjectCreate
 from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError, invalid_body, refuse_nul_in
 from webhook_gateway.services import services
-from worker.accounts.invoicing_side import (
+from worker.accounts import (
+    RESOURCES,
     ProjectCreationRestricted,
     create_customer,
     create_invoice_user,
     create_project,
+    serialize,
 )
-from worker.accounts.queries import RESOURCES, serialize
 from worker.db import InvoiceUser
 from worker.errors import Conflict, NotFound
 

@@ -17,7 +17,8 @@ from webhook_gateway.invoicing import parse_body
 from webhook_gateway.management import find_integration, public_integration
 from webhook_gateway.services import services
 from worker.errors import Conflict, IntegrationGone
-from worker.integrations.lifecycle import (
+from worker.integrations import (
+    SourceMissing,
     delete_integration,
     disable,
     enable,
@@ -26,9 +27,8 @@ from worker.integrations.lifecycle import (
     run_view,
     status,
     update_settings,
+    webhook_setup,
 )
-from worker.integrations.sync_runs import SourceMissing
-from worker.integrations.webhook_setup import webhook_setup
 
 __all__ = ["blueprint"]
 

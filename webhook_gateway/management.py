@@ -14,10 +14,16 @@ from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
 from worker.db import Integration, SyncError
 from worker.errors import Conflict, NotFound
-from worker.integrations.credential_box import CredentialKeyError, credential_names
-from worker.integrations.lifecycle import connect, status
-from worker.integrations.store import get_integration, organization_integrations, rotate_secret
-from worker.sync.error_summary import page_errors
+from worker.integrations import (
+    CredentialKeyError,
+    connect,
+    credential_names,
+    get_integration,
+    organization_integrations,
+    rotate_secret,
+    status,
+)
+from worker.sync import page_errors
 
 __all__ = ["blueprint", "find_integration", "public_integration"]
 

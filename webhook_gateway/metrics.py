@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from webhook_gateway.services import services
-from worker.messaging.gauges import StateCollector
+from worker.messaging import StateCollector
 from worker.metrics import WEBHOOKS, registry_with_state
 
 __all__ = ["blueprint", "count_webhooks"]

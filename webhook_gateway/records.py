@@ -10,7 +10,7 @@ from schemas.payloads import BIGINT_MAX
 from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError, parse_int
 from webhook_gateway.services import services
-from worker.accounts.queries import (
+from worker.accounts import (
     RESOURCES,
     InvalidCursor,
     InvalidFilter,

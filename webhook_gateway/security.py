@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from worker.portal.allowed_hosts import PortalHostRefused
+from worker.portal import PortalHostRefused
 
 __all__ = ["SECURITY_HEADERS", "blueprint"]
 

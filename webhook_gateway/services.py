@@ -20,10 +20,9 @@ from typing import NamedTuple
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.session import is_unavailable
-from worker.integrations.store import WebhookCredentials, webhook_credentials
-from worker.messaging.publisher import Publisher
-from worker.messaging.topology import APPLY_QUEUE, DEAD_LETTER_QUEUE
+from worker.db import is_unavailable
+from worker.integrations import WebhookCredentials, webhook_credentials
+from worker.messaging import APPLY_QUEUE, DEAD_LETTER_QUEUE, Publisher
 from worker.settings import Settings
 
 __all__ = ["CredentialsCache", "DatabaseUnavailable", "Services", "services"]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from standardwebhooks.webhooks import Webhook
 
-from worker.accounts.organizations import hash_token
+from worker.accounts import hash_token
 
 __all__ = ["InvalidSignature", "verify_signature", "verify_token"]
 

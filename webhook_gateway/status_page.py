@@ -38,14 +38,19 @@ from werkzeug.wrappers import Response
 
 from schemas import Module
 from webhook_gateway.services import services
-from worker.accounts.organizations import Principal, authenticate
-from worker.accounts.status_sessions import LoggedIn, end_session, find_session, start_session
+from worker.accounts import (
+    LoggedIn,
+    Principal,
+    authenticate,
+    end_session,
+    find_session,
+    start_session,
+)
 from worker.db import DeadLetter, Integration, SyncError, SyncRun
 from worker.errors import BrokerUnavailable
-from worker.integrations import lifecycle
-from worker.integrations.store import organization_integrations
-from worker.messaging.dead_letters import DeadLetterFilter, count, delete_matching, find, replay
-from worker.sync.error_summary import ErrorPage, page_errors
+from worker.integrations import history, organization_integrations, status
+from worker.messaging import DeadLetterFilter, count, delete_matching, find, replay
+from worker.sync import ErrorPage, page_errors
 
 __all__ = ["COOKIE", "CSRF_FIELD", "LOGIN_COOKIE", "blueprint", "count_lines", "utc_time"]
 
@@ -393,7 +398,7 @@ def _integrations(session: Session, who: Principal) -> list[Integration]:
 
 
 def _panel(session: Session, integration: Integration) -> IntegrationPanel:
-    report = lifecycle.status(session, integration)
+    report = status(session, integration)
     view = report.view()
     return IntegrationPanel(
         integration=integration,
@@ -405,7 +410,7 @@ def _panel(session: Session, integration: Integration) -> IntegrationPanel:
         throttled=bool(view.get("throttled")),
         expected_seconds_left=view.get("expected_seconds_left"),
         error_groups=_error_groups(session, integration.id),
-        history=lifecycle.history(session, integration, HISTORY_LIMIT),
+        history=history(session, integration, HISTORY_LIMIT),
     )
 
 

@@ -14,7 +14,7 @@ from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError
 from webhook_gateway.invoicing import parse_body
 from webhook_gateway.services import services
-from worker.accounts.organizations import issue_token, list_tokens, revoke_token
+from worker.accounts import issue_token, list_tokens, revoke_token
 from worker.db import ApiToken
 from worker.errors import NotFound
 

@@ -30,10 +30,9 @@ from schemas import QueueMessage, WebhookEvent, event_adapter, events_adapter
 from webhook_gateway.errors import ApiError, database_unavailable, invalid_body
 from webhook_gateway.services import DatabaseUnavailable, services
 from webhook_gateway.signatures import InvalidSignature, verify_signature, verify_token
-from worker.db import ProcessedEvent
-from worker.db.session import is_unavailable
+from worker.db import ProcessedEvent, is_unavailable
 from worker.errors import BrokerUnavailable
-from worker.integrations.store import WebhookCredentials
+from worker.integrations import WebhookCredentials
 
 __all__ = ["blueprint"]
 

@@ -138,7 +138,7 @@ def _drain(messages: Sequence[QueueMessage], sessions: Any, engine: Engine) -> f
 
 def _measure(engine: Engine, n: int, per_event_n: int) -> dict[str, float]:
     """Events/s of the consumer, batched apply, per-event apply and raw upsert."""
-    migrate.upgrade(engine)
+    migrate.upgrade_schema(engine)
     sessions = make_sessionmaker(engine)
 
     def batched(messages: Sequence[QueueMessage]) -> None:

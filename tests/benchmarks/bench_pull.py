@@ -125,7 +125,7 @@ def _measure(source: dict[str, Any], database_url: str) -> tuple[dict[str, float
     read_rate = records / (time.perf_counter() - started)
 
     engine = create_engine(settings.database_url)
-    migrate.upgrade(engine)
+    migrate.upgrade_schema(engine)
     sessions = make_sessionmaker(engine)
     probe = BrokerProbe(settings.broker_url)
     probe.reset()

@@ -57,7 +57,7 @@ def run_chaos(
     key = Fernet.generate_key().decode()
     settings = Settings(database_url=database_url, broker_url=broker_url, credential_key=key)
     engine = create_engine(database_url)
-    migrate.upgrade(engine)
+    migrate.upgrade_schema(engine)
     sessions = make_sessionmaker(engine)
     probe = BrokerProbe(broker_url)
     probe.reset()

@@ -33,13 +33,13 @@ def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
 
 
 def test_upgrade_to_head_matches_the_models(fresh_engine: Engine) -> None:
-    migrate.upgrade(fresh_engine)
+    migrate.upgrade_schema(fresh_engine)
     with fresh_engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
 
 
 def test_upgrade_is_idempotent(fresh_engine: Engine) -> None:
-    migrate.upgrade(fresh_engine)
-    migrate.upgrade(fresh_engine)
+    migrate.upgrade_schema(fresh_engine)
+    migrate.upgrade_schema(fresh_engine)
     assert "timesheets" in inspect(fresh_engine).get_table_names()

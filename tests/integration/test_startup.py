@@ -70,7 +70,7 @@ def _statements_of_an_upgrade(engine: Engine) -> int:
         count += 1
 
     event.listen(engine, "before_cursor_execute", counted)
-    migrate.upgrade(engine)
+    migrate.upgrade_schema(engine)
     event.remove(engine, "before_cursor_execute", counted)
     return count
 
@@ -89,7 +89,7 @@ def _interrupt_at(engine: Engine, statement: int) -> None:
     event.listen(engine, "before_cursor_execute", interrupt)
     try:
         with pytest.raises(Interrupted):
-            migrate.upgrade(engine)
+            migrate.upgrade_schema(engine)
     finally:
         event.remove(engine, "before_cursor_execute", interrupt)
 
@@ -115,7 +115,7 @@ def test_an_upgrade_interrupted_at_any_statement_is_completed_by_the_next_start(
     for point in points:
         engine = empty_database()
         _interrupt_at(engine, point)
-        migrate.upgrade(engine)
+        migrate.upgrade_schema(engine)
         healed.append(_migrated_to_head(engine))
 
     assert healed == [True] * len(points)
@@ -135,7 +135,7 @@ def test_an_interrupted_upgrade_leaves_no_table_behind(empty_database: Any) -> N
 def _unversioned(engine: Engine) -> None:
     """What an older billsync left when Ctrl-C stopped its first migration: the tables,
     and no recorded version."""
-    migrate.upgrade(engine)
+    migrate.upgrade_schema(engine)
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE alembic_version"))
 
@@ -146,7 +146,7 @@ def test_empty_tables_an_older_interrupted_migration_left_are_migrated_afresh(
     engine = empty_database()
     _unversioned(engine)
 
-    migrate.upgrade(engine)
+    migrate.upgrade_schema(engine)
 
     assert _migrated_to_head(engine)
 
@@ -163,7 +163,7 @@ def test_unversioned_tables_holding_rows_are_refused_saying_what_to_do(
         )
 
     with pytest.raises(migrate.SchemaUnversioned, match="organizations hold rows.*backup"):
-        migrate.upgrade(engine)
+        migrate.upgrade_schema(engine)
 
 
 # -- 2. production processes need a migrated database -------------------------------

@@ -22,7 +22,7 @@ from schemas.payloads import (
 )
 from tests.webhook_templates import fill
 from worker.db import Integration
-from worker.integrations.webhook_setup import webhook_setup
+from worker.integrations.setup_guide import webhook_setup
 
 BASE_URL = "https://billsync.example.com"
 PLACEHOLDER = re.compile(r"^\$\{[^${}]+\}$")

@@ -9,8 +9,7 @@ from sqlalchemy.orm import Session
 from schemas.api import CustomerCreate, InvoiceUserCreate, ProjectCreate
 from worker.db import Customer, Integration, InvoiceUser, Project
 from worker.errors import Conflict, NotFound
-from worker.sync.rules.staff import normalize_email
-from worker.sync.writers.users import promote_staff
+from worker.sync import normalize_email, promote_staff
 
 __all__ = ["ProjectCreationRestricted", "create_customer", "create_invoice_user", "create_project"]
 

@@ -12,8 +12,7 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from worker.db import ApiToken, Organization, StatusSession
-from worker.db.base import utcnow
+from worker.db import ApiToken, Organization, StatusSession, utcnow
 from worker.errors import NotFound
 
 __all__ = [

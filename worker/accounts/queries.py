@@ -30,7 +30,7 @@ from worker.db import (
     Timesheet,
 )
 from worker.errors import NotFound
-from worker.sync.rules.timesheets import INVOICED, UNBILLED
+from worker.sync import INVOICED, UNBILLED
 
 __all__ = [
     "RESOURCES",

@@ -19,8 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from worker.accounts.organizations import Principal, mark_used, principal_of
-from worker.db import ApiToken, StatusSession
-from worker.db.base import utcnow
+from worker.db import ApiToken, StatusSession, utcnow
 
 __all__ = ["LoggedIn", "csrf_token", "end_session", "find_session", "start_session"]
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas.numbers import money_text
-from worker.accounts.ownership import owned
+from worker.accounts import owned
 from worker.billing.invoices import known_currency, project_of
 from worker.db import Expense, Project
 from worker.errors import Conflict

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from schemas import QueueMessage, event_adapter
 from schemas.api import Grouping
 from schemas.numbers import hours_text, money_text, rate_text
-from worker.accounts.ownership import owned
+from worker.accounts import owned
 from worker.db import (
     Bug,
     Customer,
@@ -43,10 +43,10 @@ from worker.db import (
     Task,
     Tasklist,
     Timesheet,
+    utcnow,
 )
-from worker.db.base import utcnow
 from worker.errors import Conflict
-from worker.sync.apply import apply_batch
+from worker.sync import apply_batch
 
 __all__ = [
     "billing_method",

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from schemas.numbers import hours_text, money_text, rate_text
-from worker.accounts.ownership import owned
+from worker.accounts import owned
 from worker.billing.invoices import currency_of, next_number, project_of, round_money
 from worker.db import Quote
 

@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.billing.invoices import NothingToInvoice, RateMissing
-from worker.db import make_engine, make_sessionmaker, migrate
+from worker.billing import NothingToInvoice, RateMissing
+from worker.db import SchemaUnversioned, make_engine, make_sessionmaker, upgrade_schema
 from worker.errors import Conflict, NotFound
-from worker.integrations.sync_runs import SourceMissing
+from worker.integrations import SourceMissing
 from worker.settings import ENV_PREFIX, Settings, unknown_variables
 
 __all__ = ["PositiveDecimal", "cli", "main"]
@@ -103,8 +103,8 @@ def ready_sessions(settings: Settings) -> sessionmaker[Session]:
     """Sessions on a database migrated to head (every command may be the first run)."""
     engine = make_engine(settings)
     try:
-        migrate.upgrade(engine)
-    except migrate.SchemaUnversioned as exc:
+        upgrade_schema(engine)
+    except SchemaUnversioned as exc:
         raise click.ClickException(str(exc)) from exc
     return make_sessionmaker(engine)
 

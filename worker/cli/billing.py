@@ -9,15 +9,15 @@ from decimal import Decimal
 
 import click
 
-from worker.billing.invoices import (
+from worker.billing import (
     GROUPINGS,
     InvoiceRequest,
     Scope,
     create_invoice,
     invoice_view,
+    run_due,
     void_invoice,
 )
-from worker.billing.recurring import run_due
 from worker.cli import PositiveDecimal, cli, operator_errors, ready_sessions, settings_of
 
 

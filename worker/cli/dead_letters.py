@@ -16,10 +16,12 @@ from worker.cli import PositiveDecimal, cli, ready_sessions, settings_of
 from worker.cli.progress import replay_progress
 from worker.db import DeadLetter
 from worker.errors import BrokerUnavailable
-from worker.messaging.dead_letters import (
+from worker.messaging import (
     DeadLetterFilter,
     IntegrationUnknown,
     InvalidEdit,
+    Publisher,
+    build_topology,
     count,
     dead_letter_view,
     delete_matching,
@@ -27,8 +29,6 @@ from worker.messaging.dead_letters import (
     find,
     replay,
 )
-from worker.messaging.publisher import Publisher
-from worker.messaging.topology import build_topology
 
 
 def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,7 +16,10 @@ from worker.cli.runtime import (
     build_runner,
 )
 from worker.db import Integration, SyncRun
-from worker.integrations.lifecycle import (
+from worker.integrations import (
+    PENDING,
+    SUCCEEDED,
+    claim,
     delete_integration,
     disable,
     enable,
@@ -25,7 +28,6 @@ from worker.integrations.lifecycle import (
     run_view,
     status,
 )
-from worker.integrations.sync_runs import PENDING, SUCCEEDED, claim
 
 
 @cli.group()
@@ -152,7 +154,7 @@ def integration_webhook_setup(
 
     The webhook token is not shown (only its hash is kept): use the one shown at connect.
     """
-    from worker.integrations.webhook_setup import webhook_setup
+    from worker.integrations import webhook_setup
 
     settings = settings_of(ctx)
     base_url = public_url or settings.public_url or f"http://{settings.host}:{settings.port}"

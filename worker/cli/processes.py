@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
-from worker.accounts.organizations import create_organization
+from worker.accounts import create_organization
 from worker.cli import cli, ready_sessions, redacted, settings_of, stop_on_signals
 from worker.cli.logs import configure_logging
 from worker.cli.preflight import DataDirInUse, PortInUse, ensure_port_free, exclusive_data_dir
@@ -27,9 +27,15 @@ from worker.cli.runtime import (
     build_consumer,
     build_scheduler,
 )
-from worker.db import make_engine, make_sessionmaker, migrate
-from worker.messaging.embedded import recover_in_flight
-from worker.messaging.gauges import serve_worker_metrics
+from worker.db import (
+    SchemaNotCurrent,
+    SchemaUnversioned,
+    make_engine,
+    make_sessionmaker,
+    require_current,
+    upgrade_schema,
+)
+from worker.messaging import recover_in_flight, serve_worker_metrics
 from worker.metrics import mark_worker_dead, shared_across_processes
 from worker.settings import Settings
 
@@ -48,7 +54,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Apply Alembic migrations up to REVISION (safe to run repeatedly)."""
     engine = make_engine(settings_of(ctx))
     with refused_at_start():
-        migrate.upgrade(engine, revision)
+        upgrade_schema(engine, revision)
     click.echo(f"database at {revision} ({engine.url.render_as_string(hide_password=True)})")
 
 
@@ -91,8 +97,8 @@ def refused_at_start() -> Iterator[None]:
     except (
         PortInUse,
         DataDirInUse,
-        migrate.SchemaNotCurrent,
-        migrate.SchemaUnversioned,
+        SchemaNotCurrent,
+        SchemaUnversioned,
     ) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -102,13 +108,13 @@ def checked_engine(settings: Settings) -> Engine:
     not migrate (several starting at once would race, and the operator decides when)."""
     engine = make_engine(settings)
     try:
-        migrate.require_current(engine)
+        require_current(engine)
     except OperationalError as exc:
         engine.dispose()
         raise click.ClickException(
             f"cannot reach the database ({redacted(settings.database_url)}): {exc.orig}"
         ) from exc
-    except migrate.SchemaNotCurrent:
+    except SchemaNotCurrent:
         engine.dispose()
         raise
     return engine

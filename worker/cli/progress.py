@@ -18,7 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from worker.pull.runner import ProgressListener
+from worker.pull import ProgressListener
 
 __all__ = ["replay_progress", "sync_progress"]
 

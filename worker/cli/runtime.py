@@ -7,13 +7,15 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.messaging.connection import broker_connection
-from worker.messaging.consumer import ApplyConsumer, OutcomeListener
-from worker.messaging.dead_letters import DeadLetterArchiver
-from worker.messaging.publisher import Publisher
-from worker.messaging.topology import build_topology
-from worker.pull.runner import ProgressListener, PullRunner
-from worker.pull.scheduler import SyncScheduler
+from worker.messaging import (
+    ApplyConsumer,
+    DeadLetterArchiver,
+    OutcomeListener,
+    Publisher,
+    broker_connection,
+    build_topology,
+)
+from worker.pull import ProgressListener, PullRunner, SyncScheduler
 from worker.settings import Settings
 
 __all__ = [

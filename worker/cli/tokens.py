@@ -7,11 +7,10 @@ from typing import Any
 
 import click
 
-from worker.accounts.organizations import ROLES, issue_token, list_tokens, revoke_token
+from worker.accounts import ROLES, issue_token, list_tokens, revoke_token
 from worker.cli import cli, operator_errors, ready_sessions, settings_of
 from worker.db import ApiToken
-from worker.integrations.credential_box import CredentialKeyError
-from worker.integrations.key_rotation import rotate_keys
+from worker.integrations import CredentialKeyError, rotate_keys
 
 
 @cli.group()

@@ -8,8 +8,8 @@ import click
 import httpx
 
 from worker.cli import cli
-from worker.integrations.credential_box import new_key
-from worker.portal.auth import DATA_CENTRES, GrantExchangeFailed, exchange_grant_code, hosts
+from worker.integrations import new_key
+from worker.portal import DATA_CENTRES, GrantExchangeFailed, exchange_grant_code, hosts
 
 # Tests put an httpx.MockTransport here; None is the network.
 TRANSPORT: httpx.BaseTransport | None = None

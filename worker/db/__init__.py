@@ -1,6 +1,7 @@
-"""Database models and session factory."""
+"""Storage: the ORM tables, the engine and sessions built from Settings, and the
+schema migrations (Alembic, ``billsync db upgrade``)."""
 
-from worker.db.base import Base
+from worker.db.base import Base, UTCDateTime, utcnow
 from worker.db.billing import (
     Expense,
     Invoice,
@@ -10,7 +11,16 @@ from worker.db.billing import (
     RecurringInvoice,
     RecurringRun,
 )
-from worker.db.session import make_engine, make_sessionmaker
+from worker.db.migrate import (
+    SchemaNotCurrent,
+    SchemaUnversioned,
+    database_revision,
+    head_revision,
+    require_current,
+    schema_is_current,
+    upgrade_schema,
+)
+from worker.db.session import database_reachable, is_unavailable, make_engine, make_sessionmaker
 from worker.db.sync_models import (
     DeadLetter,
     DeadLetterEdit,
@@ -39,13 +49,20 @@ from worker.db.synced import (
 from worker.db.tenancy import ApiToken, InvoiceUser, Organization, StatusSession
 
 __all__ = [
+    "SchemaNotCurrent",
+    "SchemaUnversioned",
+    "database_revision",
+    "require_current",
+    "schema_is_current",
+    "upgrade_schema",
+    "head_revision",
     "ApiToken",
     "Base",
     "Bug",
     "Customer",
-    "Expense",
     "DeadLetter",
     "DeadLetterEdit",
+    "Expense",
     "Integration",
     "IntegrationActivity",
     "IntegrationSecret",
@@ -59,10 +76,10 @@ __all__ = [
     "ParkedEvent",
     "ProcessedEvent",
     "Project",
+    "ProjectStaff",
     "Quote",
     "RecurringInvoice",
     "RecurringRun",
-    "ProjectStaff",
     "StaffUser",
     "StatusSession",
     "SyncCursor",
@@ -72,6 +89,10 @@ __all__ = [
     "Task",
     "Tasklist",
     "Timesheet",
+    "UTCDateTime",
+    "database_reachable",
+    "is_unavailable",
     "make_engine",
     "make_sessionmaker",
+    "utcnow",
 ]

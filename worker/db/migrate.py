@@ -38,7 +38,7 @@ __all__ = [
     "head_revision",
     "require_current",
     "schema_is_current",
-    "upgrade",
+    "upgrade_schema",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def require_current(engine: Engine) -> None:
     )
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema to ``revision`` (idempotent), in one transaction."""
     config = alembic_config(engine)
     with _one_transaction(engine) as connection:

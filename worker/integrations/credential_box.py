@@ -36,7 +36,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from schemas.api import PullSource
 from worker.errors import BillsyncError
-from worker.portal.allowed_hosts import check_source_hosts
+from worker.portal import check_source_hosts
 from worker.settings import Settings
 
 __all__ = [

@@ -27,14 +27,14 @@ from worker.db import (
     SyncCursor,
     SyncError,
     SyncRun,
+    utcnow,
 )
-from worker.db.base import utcnow
 from worker.errors import Conflict, IntegrationGone
 from worker.integrations.credential_box import sealed_source
 from worker.integrations.store import CreatedIntegration, create_integration
 from worker.integrations.sync_runs import INITIAL, INSTANT, RESUME, request_run
 from worker.settings import Settings
-from worker.sync.columns import MODELS
+from worker.sync import MODELS
 
 __all__ = [
     "IntegrationStatus",

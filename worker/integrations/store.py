@@ -21,9 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas.api import IntegrationCreate
-from worker.accounts.organizations import hash_token
-from worker.db import Integration, IntegrationSecret, IntegrationState
-from worker.db.base import utcnow
+from worker.accounts import hash_token
+from worker.db import Integration, IntegrationSecret, IntegrationState, utcnow
 from worker.errors import Conflict, NotFound
 from worker.integrations.credential_box import (
     CredentialKeyMissing,

@@ -24,8 +24,7 @@ from schemas.payloads import (
     TimesheetData,
     UserData,
 )
-from worker.db import Integration, IntegrationState, SyncRun
-from worker.db.base import utcnow
+from worker.db import Integration, IntegrationState, SyncRun, utcnow
 
 __all__ = [
     "CANCELLED",

@@ -50,7 +50,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage
-from worker.db.session import database_reachable, is_unavailable
+from worker.db import database_reachable, is_unavailable
 from worker.errors import BrokerUnavailable, PermanentError, UndecodableMessage
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import Topology
@@ -61,7 +61,7 @@ from worker.metrics import (
     EVENTS,
 )
 from worker.settings import Settings
-from worker.sync.apply import Outcome, apply_batch
+from worker.sync import Outcome, apply_batch
 
 __all__ = ["ApplyConsumer"]
 

@@ -19,8 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db import DeadLetter, SyncCursor
-from worker.db.base import utcnow
+from worker.db import DeadLetter, SyncCursor, utcnow
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import APPLY_QUEUE, DEAD_LETTER_QUEUE, build_topology
 from worker.metrics import registry_with_state

@@ -97,3 +97,39 @@ are retried honouring ``Retry-After``; the request budget (about 100 calls per t
 minutes per user, then a 30-minute lockout [PA, ZD Deluge pages]) is kept by
 ``worker.portal.budget`` so a large pull does not run into it.
 """
+
+from worker.portal.allowed_hosts import PortalHostRefused, check_source_hosts
+from worker.portal.auth import (
+    DATA_CENTRES,
+    AccessToken,
+    CredentialsIncomplete,
+    GrantExchangeFailed,
+    access_token_for,
+    api_base_url,
+    exchange_grant_code,
+    hosts,
+)
+from worker.portal.budget import budget_for
+from worker.portal.client import LOG_TYPES, PortalClient, PortalError, PortalUnavailable
+from worker.portal.converters import modified_at, pull_event, to_event_data
+
+__all__ = [
+    "AccessToken",
+    "CredentialsIncomplete",
+    "DATA_CENTRES",
+    "GrantExchangeFailed",
+    "LOG_TYPES",
+    "PortalClient",
+    "PortalError",
+    "PortalHostRefused",
+    "PortalUnavailable",
+    "access_token_for",
+    "api_base_url",
+    "budget_for",
+    "check_source_hosts",
+    "exchange_grant_code",
+    "hosts",
+    "modified_at",
+    "pull_event",
+    "to_event_data",
+]

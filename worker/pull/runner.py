@@ -56,28 +56,39 @@ from worker.db import (
     SyncCursor,
     SyncError,
     SyncRun,
+    utcnow,
 )
-from worker.db.base import utcnow
 from worker.errors import BrokerUnavailable
-from worker.integrations.credential_box import CredentialKeyError, pull_source
-from worker.integrations.sync_runs import (
+from worker.integrations import (
     CANCELLED,
     FAILED,
     INITIAL,
     RESUME,
     SUCCEEDED,
+    CredentialKeyError,
     claim,
     finish,
     heartbeat,
+    pull_source,
 )
-from worker.messaging.publisher import Publisher
-from worker.portal.allowed_hosts import PortalHostRefused
-from worker.portal.auth import AccessToken, CredentialsIncomplete, access_token_for, api_base_url
-from worker.portal.budget import budget_for
-from worker.portal.client import LOG_TYPES, PortalClient, PortalError, PortalUnavailable
-from worker.portal.converters import modified_at, pull_event, to_event_data
+from worker.messaging import Publisher
+from worker.portal import (
+    LOG_TYPES,
+    AccessToken,
+    CredentialsIncomplete,
+    PortalClient,
+    PortalError,
+    PortalHostRefused,
+    PortalUnavailable,
+    access_token_for,
+    api_base_url,
+    budget_for,
+    modified_at,
+    pull_event,
+    to_event_data,
+)
 from worker.settings import Settings
-from worker.sync.columns import MODELS
+from worker.sync import MODELS
 
 __all__ = [
     "ClientFactory",

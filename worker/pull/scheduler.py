@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db import Integration, IntegrationState
-from worker.integrations.sync_runs import RECONCILIATION, recover_stale, request_run
+from worker.integrations import RECONCILIATION, recover_stale, request_run
 from worker.pull.runner import PullRunner
 from worker.settings import Settings
 

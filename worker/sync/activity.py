@@ -15,8 +15,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from schemas import QueueMessage
-from worker.db import IntegrationActivity
-from worker.db.base import utcnow
+from worker.db import IntegrationActivity, utcnow
 from worker.sync.upsert import dialect_insert
 
 __all__ = ["APPLIED", "PARKED", "REFUSED", "SKIPPED", "record_activity"]

@@ -39,8 +39,7 @@ from sqlalchemy.orm import Session
 
 from schemas import Module, QueueMessage, event_adapter
 from schemas.envelope import DeletedEvent
-from worker.db import Integration, IntegrationState, ParkedEvent, SyncError
-from worker.db.base import utcnow
+from worker.db import Integration, IntegrationState, ParkedEvent, SyncError, utcnow
 from worker.sync.activity import APPLIED, PARKED, REFUSED, SKIPPED, record_activity
 from worker.sync.columns import MODELS, RELATIONS, RowContext
 from worker.sync.error_summary import (

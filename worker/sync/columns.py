@@ -31,8 +31,8 @@ from worker.db import (
     Task,
     Tasklist,
     Timesheet,
+    utcnow,
 )
-from worker.db.base import utcnow
 from worker.sync.rules.field_map import mapped_custom_fields
 from worker.sync.rules.staff import normalize_email
 from worker.sync.rules.timesheets import billing_status

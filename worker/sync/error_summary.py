@@ -17,8 +17,7 @@ from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from worker.db import SyncError
-from worker.db.base import UTCDateTime, utcnow
+from worker.db import SyncError, UTCDateTime, utcnow
 from worker.sync.rules.reasons import Reason
 
 __all__ = [

@@ -14,8 +14,7 @@ from sqlalchemy import and_, not_, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from worker.db import ProcessedEvent, SyncedRecord
-from worker.db.base import utcnow
+from worker.db import ProcessedEvent, SyncedRecord, utcnow
 
 __all__ = ["claim_events", "dialect_insert", "insert_missing", "upsert_newer"]
 

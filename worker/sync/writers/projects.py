@@ -10,8 +10,7 @@ from sqlalchemy import func, or_, select, tuple_, update
 from schemas import QueueMessage
 from schemas.envelope import ProjectEvent
 from schemas.payloads import PrimaryClient
-from worker.db import Bug, Customer, Milestone, Project, Task, Tasklist, Timesheet
-from worker.db.base import utcnow
+from worker.db import Bug, Customer, Milestone, Project, Task, Tasklist, Timesheet, utcnow
 from worker.sync.columns import RowContext, event_row
 from worker.sync.rules.customers import CustomerDecision, CustomerView, decide_customer, pick_match
 from worker.sync.rules.reasons import NO_PRIMARY_CUSTOMER, Reason

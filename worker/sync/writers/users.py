@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from schemas import QueueMessage
 from schemas.payloads import TimesheetOwner
-from worker.db import InvoiceUser, StaffUser
-from worker.db.base import utcnow
+from worker.db import InvoiceUser, StaffUser, utcnow
 from worker.sync.columns import RowContext, event_row
 from worker.sync.rules.staff import PROJECT_STAFF, normalize_email, staff_kind
 from worker.sync.upsert import insert_missing
