@@ -1,4 +1,4 @@
-"""Management and read API request and response bodies."""
+"""Management and read API request bodies (and the webhook set-up guide)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ __all__ = [
     "DeadLetterBulk",
     "DeadLetterQuery",
     "DeadLetterReplayOne",
-    "ErrorBody",
     "FieldMap",
     "FieldMapping",
     "Grouping",
@@ -31,7 +30,6 @@ __all__ = [
     "ProjectBillingSet",
     "ProjectCreate",
     "IntegrationCreate",
-    "IntegrationCreated",
     "IntegrationEnable",
     "IntegrationUpdate",
     "InvoiceCreate",
@@ -45,7 +43,6 @@ __all__ = [
     "RecurringCreate",
     "RecurringUpdate",
     "PullSource",
-    "SecretRotated",
     "ModuleWebhookSetup",
     "WebhookSetup",
     "WebhookTemplate",
@@ -86,12 +83,6 @@ FieldMap = dict[MappedModule, list[FieldMapping]]
 def with_projects(modules: list[ModuleName]) -> list[str]:
     """The selected modules; projects are always implied."""
     return sorted({"projects", *modules})
-
-
-class ErrorBody(BaseModel):
-    error: str
-    message: str
-    details: Any = None
 
 
 # Zoho data centres by their domain suffix (accounts.zoho.<dc>); "ca" is zohocloud.ca.
@@ -264,7 +255,7 @@ class ProjectBillingSet(BaseModel):
     """PATCH /api/v1/projects/<id>: the invoicing side's rate and billing method (win
     over the portal's; null falls back to it; a field left out is left as it is)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     rate: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=6)
     billing_type: BillingType | None = None
@@ -376,18 +367,6 @@ class ProjectCreate(BaseModel):
     customer_id: RowId
     billing_type: BillingType | None = None
     crm_id: str | None = Field(default=None, max_length=64)
-
-
-class IntegrationCreated(BaseModel):
-    id: str
-    status: str
-    webhook_secret: str | None = None
-    webhook_token: str | None = None
-
-
-class SecretRotated(BaseModel):
-    webhook_secret: str
-    previous_secret_expires_at: str
 
 
 WebhookFieldKind = Literal[

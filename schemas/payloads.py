@@ -25,9 +25,12 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 __all__ = [
     "BIGINT_MAX",
@@ -306,8 +309,29 @@ def _not_null(value: Any) -> Any:
     return value
 
 
-# For PATCH bodies: a field left out stays as it is; an explicit null is refused
-# where the column cannot be empty (the default None is not validated).
-NotNull = BeforeValidator(_not_null)
+class _NotNull:
+    """For PATCH bodies: a field left out stays as it is; an explicit null is refused
+    where the column cannot be empty (the default None is not validated). Its JSON
+    schema leaves null out, as the validation does."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(_not_null, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        branches = [b for b in found.get("anyOf", ()) if b != {"type": "null"}]
+        if "anyOf" in found and len(branches) == 1:
+            rest = {k: v for k, v in found.items() if k != "anyOf"}
+            return {**branches[0], **rest}
+        if "anyOf" in found:
+            return {**found, "anyOf": branches}
+        return found
+
+
+NotNull = _NotNull()
 # Ids of rows (BIGINT primary keys) given in bodies.
 RowId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.responses import Timestamp
 
 __all__ = ["TokenCreate", "TokenCreated", "TokenList", "TokenView"]
 
@@ -21,12 +23,14 @@ class TokenCreate(BaseModel):
 class TokenView(BaseModel):
     """A token as listed: what it is for and its life, not the token itself."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     name: str | None
     role: str
-    created_at: AwareDatetime
-    last_used_at: AwareDatetime | None
-    revoked_at: AwareDatetime | None
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
 
 
 class TokenCreated(TokenView):

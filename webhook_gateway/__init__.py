@@ -20,6 +20,7 @@ from webhook_gateway import (
     lifecycle,
     management,
     metrics,
+    openapi,
     records,
     security,
     status_page,
@@ -72,6 +73,7 @@ def create_app(
         tokens.blueprint,
         security.blueprint,
         metrics.blueprint,
+        openapi.blueprint,
     ):
         app.register_blueprint(blueprint)
     metrics.count_webhooks(app)

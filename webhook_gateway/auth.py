@@ -15,9 +15,12 @@ from webhook_gateway.errors import ApiError
 from webhook_gateway.services import services
 from worker.accounts import Principal, authenticate
 
-__all__ = ["principal", "require"]
+__all__ = ["ROLE_ATTRIBUTE", "principal", "require"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Set on a guarded view: the OpenAPI document adds its bearer security and 401/403.
+ROLE_ATTRIBUTE = "billsync_role"
 
 
 def require(role: str) -> Callable[[F], F]:
@@ -40,6 +43,7 @@ def require(role: str) -> Callable[[F], F]:
             g.principal = found
             return view(*args, **kwargs)
 
+        vars(wrapped)[ROLE_ATTRIBUTE] = role
         return wrapped  # type: ignore[return-value]
 
     return decorator

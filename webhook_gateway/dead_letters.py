@@ -7,14 +7,23 @@ all) belong to no organization: operators reach them with the CLI.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from schemas.api import DeadLetterBulk, DeadLetterQuery, DeadLetterReplayOne
+from schemas.responses import (
+    DeadLetterDeleted,
+    DeadLetterDetail,
+    DeadLetterPage,
+    DryRun,
+    ReplayAnswer,
+)
 from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError, invalid_body, query_int
 from webhook_gateway.invoicing import parse_body
+from webhook_gateway.openapi import Param, documented, query_params
+from webhook_gateway.responses import respond
 from webhook_gateway.services import services
 from worker.db import DeadLetter
 from worker.errors import BrokerUnavailable
@@ -24,6 +33,7 @@ from worker.messaging import (
     IntegrationUnknown,
     InvalidEdit,
     count,
+    dead_letter_detail,
     dead_letter_view,
     delete_matching,
     edit,
@@ -36,14 +46,19 @@ __all__ = ["blueprint"]
 blueprint = Blueprint("dead_letters", __name__, url_prefix="/api/v1/dead-letters")
 
 
+_PAGING = (
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+    Param("cursor", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "The previous next_cursor."),
+)
+
+
 @blueprint.get("")
 @require("viewer")
-def list_dead_letters() -> Response:
-    """Oldest first; ``limit`` (1–500) and ``cursor`` as every list; ``total`` matching."""
+@documented({200: DeadLetterPage}, query=(*query_params(DeadLetterQuery), *_PAGING))
+def list_dead_letters() -> tuple[Response, int]:
+    """The organization's dead letters, oldest first, and how many match in all."""
     try:
-        query = DeadLetterQuery.model_validate(
-            {k: v for k, v in request.args.items() if k not in ("limit", "cursor")}
-        )
+        query = DeadLetterQuery.model_validate(_query_filter())
     except ValidationError as exc:
         raise invalid_body(exc, "query") from exc
     limit = query_int("limit", 50, low=1, high=500)
@@ -51,32 +66,48 @@ def list_dead_letters() -> Response:
     with services().read() as session:
         flt = _scoped(session, query)
         rows = find(session, flt, limit=limit, after_id=after)
-        return jsonify(
-            {
-                "items": [dead_letter_view(r) for r in rows],
-                "next_cursor": str(rows[-1].id) if len(rows) == limit else None,
-                "total": count(session, flt),
-            }
+        return respond(
+            DeadLetterPage(
+                items=[dead_letter_view(r) for r in rows],
+                next_cursor=str(rows[-1].id) if len(rows) == limit else None,
+                total=count(session, flt),
+            )
         )
+
+
+def _query_filter() -> dict[str, str | list[str]]:
+    """The filter in the query string; ``ids`` may be given more than once."""
+    found: dict[str, str | list[str]] = {
+        k: v for k, v in request.args.items() if k not in ("limit", "cursor", "ids")
+    }
+    if "ids" in request.args:
+        found["ids"] = request.args.getlist("ids")
+    return found
 
 
 @blueprint.get("/<int:dead_letter_id>")
 @require("viewer")
-def show(dead_letter_id: int) -> Response:
+@documented({200: DeadLetterDetail}, errors=(404,))
+def show(dead_letter_id: int) -> tuple[Response, int]:
+    """One dead letter whole: its message (or body), headers and traceback."""
     with services().read() as session:
-        return jsonify(dead_letter_view(_one(session, dead_letter_id), whole=True))
+        return respond(dead_letter_detail(_one(session, dead_letter_id)))
 
 
 @blueprint.post("/replay")
 @require("admin")
-def replay_matching() -> Response:
-    """Replay what matches (at most ``limit`` per call, paced by ``rate``)."""
+@documented({200: ReplayAnswer | DryRun}, body=DeadLetterBulk)
+def replay_matching() -> tuple[Response, int]:
+    """Replay the dead letters that match (at most ``limit`` per call, paced by ``rate``).
+
+    With ``dry_run``, only how many match. 503 broker_unavailable: what was confirmed
+    is replayed, call again for the rest."""
     body = parse_body(DeadLetterBulk)
     svc = services()
     with svc.read() as session:
         flt = _scoped(session, body.filter)
         if body.dry_run:
-            return jsonify({"matching": count(session, flt), "dry_run": True})
+            return respond(DryRun(matching=count(session, flt)))
     try:
         result = replay(svc.sessions, svc.publisher, flt, rate=body.rate, limit=body.limit)
     except BrokerUnavailable as exc:
@@ -86,16 +117,18 @@ def replay_matching() -> Response:
             "the replay stopped; what was confirmed is replayed, call again for the rest",
             headers={"Retry-After": str(svc.settings.retry_after_seconds)},
         ) from exc
-    return jsonify(vars(result))
+    return respond(ReplayAnswer.model_validate(result, from_attributes=True))
 
 
 @blueprint.post("/<int:dead_letter_id>/replay")
 @require("admin")
-def replay_one(dead_letter_id: int) -> Response:
+@documented({200: ReplayAnswer}, body=DeadLetterReplayOne, errors=(404, 409))
+def replay_one(dead_letter_id: int) -> tuple[Response, int]:
     """Replay one dead letter, after replacing its event when ``event`` is given.
 
-    Only the edit is validated; an unreadable letter is repaired with it (see
-    ``worker.messaging.dead_letters.edit``), under ``event_id`` if given."""
+    Only the edit is validated; an unreadable letter is repaired with it, under
+    ``event_id`` if given (409 integration_unknown when the integration it belongs to
+    cannot be told)."""
     body = parse_body(DeadLetterReplayOne)
     if body.event is None and body.event_id is not None:
         raise ApiError(422, "validation_failed", "event_id is only taken with an edited event")
@@ -119,28 +152,31 @@ def replay_one(dead_letter_id: int) -> Response:
         result = replay(svc.sessions, svc.publisher, DeadLetterFilter(ids=(dead_letter_id,)))
     except BrokerUnavailable as exc:
         raise ApiError(503, "broker_unavailable", "not replayed; try again later") from exc
-    return jsonify(vars(result))
+    return respond(ReplayAnswer.model_validate(result, from_attributes=True))
 
 
 @blueprint.post("/delete")
 @require("admin")
-def delete_bulk() -> Response:
+@documented({200: DeadLetterDeleted | DryRun}, body=DeadLetterBulk)
+def delete_bulk() -> tuple[Response, int]:
+    """Delete the dead letters that match (with ``dry_run``, only how many match)."""
     body = parse_body(DeadLetterBulk)
     with services().write() as session:
         flt = _scoped(session, body.filter)
         if body.dry_run:
-            return jsonify({"matching": count(session, flt), "dry_run": True})
-        return jsonify({"deleted": delete_matching(session, flt)})
+            return respond(DryRun(matching=count(session, flt)))
+        return respond(DeadLetterDeleted(deleted=delete_matching(session, flt)))
 
 
 @blueprint.delete("/<int:dead_letter_id>")
 @require("admin")
-def delete_one(dead_letter_id: int) -> Response:
+@documented({200: DeadLetterDeleted}, errors=(404,))
+def delete_one(dead_letter_id: int) -> tuple[Response, int]:
+    """Delete one dead letter."""
     with services().write() as session:
         _one(session, dead_letter_id)
-        return jsonify(
-            {"deleted": delete_matching(session, DeadLetterFilter(ids=(dead_letter_id,)))}
-        )
+        deleted = delete_matching(session, DeadLetterFilter(ids=(dead_letter_id,)))
+        return respond(DeadLetterDeleted(deleted=deleted))
 
 
 def _organization_integrations(session: Session) -> frozenset[str]:

@@ -11,21 +11,24 @@ query integers go through ``query_int``. A database that cannot answer is 503 wi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
-from schemas import Module
+from schemas import Action, Module
 from schemas.payloads import BIGINT_MAX, nul_paths
-from webhook_gateway.services import DatabaseUnavailable, services
+from schemas.responses import ErrorBody
+from webhook_gateway.responses import respond
+from webhook_gateway.services import services
 from worker.db import is_unavailable
+from worker.errors import BillsyncError, DatabaseUnavailable
 
 __all__ = [
     "ApiError",
@@ -43,12 +46,12 @@ log = logging.getLogger(__name__)
 
 _ASCII_DIGITS = frozenset("0123456789")
 
-_UNION_TAGS = frozenset({*(m.value for m in Module), "deleted"})
+_UNION_TAGS = frozenset({*(m.value for m in Module), Action.DELETED.value})
 # The error type the event union reports for a missing or unknown module.
 _UNKNOWN_MODULE = "invalid_module"
 
 
-class ApiError(Exception):
+class ApiError(BillsyncError):
     """An error answer: status, a stable code, a human message, optional details."""
 
     def __init__(
@@ -180,24 +183,31 @@ def database_unavailable() -> ApiError:
     )
 
 
+Answer = (
+    tuple[type[BillsyncError], int, str]
+    | tuple[type[BillsyncError], int, str, Callable[[Any], str]]
+)
+
+
 @contextmanager
-def answering(*statuses: tuple[type[Exception], int, str]) -> Iterator[None]:
+def answering(*answers: Answer) -> Iterator[None]:
     """Turn the domain's exceptions into JSON errors: ``(exception, status, code)``,
-    checked in order (put subclasses first)."""
+    checked in order (put subclasses first). A fourth element words the message
+    (the domain states facts; how to fix them through the API is the gateway's to say),
+    else it is the exception's own."""
     try:
         yield
-    except Exception as exc:
-        for kind, status, code in statuses:
+    except BillsyncError as exc:
+        for kind, status, code, *wording in answers:
             if isinstance(exc, kind):
-                raise ApiError(status, code, str(exc)) from exc
+                message = wording[0](exc) if wording else str(exc)
+                raise ApiError(status, code, message) from exc
         raise
 
 
 def _json_error(error: ApiError) -> tuple[Response, int]:
-    response = jsonify({"error": error.code, "message": error.message, "details": error.details})
-    for name, value in error.headers.items():
-        response.headers[name] = value
-    return response, error.status
+    body = ErrorBody(error=error.code, message=error.message, details=error.details)
+    return respond(body, error.status, error.headers)
 
 
 def _refuse_nul_in_request() -> None:

@@ -6,9 +6,12 @@ ready: every route that touches a table would answer 500.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from sqlalchemy import text
 
+from schemas.responses import Health, Readiness, ReadinessChecks
+from webhook_gateway.openapi import documented
+from webhook_gateway.responses import respond
 from webhook_gateway.services import services
 from worker.db import schema_is_current
 
@@ -18,18 +21,22 @@ blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
-def healthz() -> Response:
-    return jsonify({"status": "ok"})
+@documented({200: Health}, authenticated=False, database=False)
+def healthz() -> tuple[Response, int]:
+    """Liveness: the process answers."""
+    return respond(Health())
 
 
 @blueprint.get("/readyz")
+@documented({200: Readiness, 503: Readiness}, authenticated=False)
 def readyz() -> tuple[Response, int]:
+    """Readiness: the database answers at this code's schema, and the broker answers."""
     svc = services()
     database, schema = _database_checks()
-    checks = {"database": database, "schema": schema, "broker": svc.publisher.ping()}
-    ready = all(checks.values())
-    body = {"status": "ready" if ready else "unavailable", "checks": checks}
-    return jsonify(body), 200 if ready else 503
+    checks = ReadinessChecks(database=database, schema_=schema, broker=svc.publisher.ping())
+    ready = checks.database and checks.schema_ and checks.broker
+    body = Readiness(status="ready" if ready else "unavailable", checks=checks)
+    return respond(body, 200 if ready else 503)
 
 
 def _database_checks() -> tuple[bool, bool]:

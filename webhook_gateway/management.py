@@ -5,14 +5,27 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
-from schemas.api import IntegrationCreate, IntegrationCreated
+from schemas.api import IntegrationCreate
+from schemas.responses import (
+    ErrorPage,
+    IntegrationCreated,
+    IntegrationStatusItem,
+    IntegrationView,
+    OrganizationStatus,
+    Page,
+    SecretRotated,
+    SourceView,
+    SyncErrorEntry,
+)
 from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError, query_int
 from webhook_gateway.invoicing import parse_body
+from webhook_gateway.openapi import Param, documented
+from webhook_gateway.responses import respond
 from webhook_gateway.services import services
-from worker.db import Integration, SyncError
+from worker.db import Integration, IntegrationState, SyncError
 from worker.errors import Conflict, NotFound
 from worker.integrations import (
     CredentialKeyError,
@@ -30,40 +43,45 @@ __all__ = ["blueprint", "find_integration", "public_integration"]
 blueprint = Blueprint("management", __name__, url_prefix="/api/v1")
 
 
-def public_integration(integration: Integration) -> dict[str, Any]:
-    return {
-        "id": integration.id,
-        "portal_id": integration.portal_id,
-        "status": "deleted" if integration.deleted_at else integration.status,
-        "modules": integration.modules,
-        "invoiced_before": (
-            integration.invoiced_before.isoformat() if integration.invoiced_before else None
-        ),
-        "customer_duplication": integration.customer_duplication,
-        "restrict_project_creation": integration.restrict_project_creation,
-        "field_map": integration.field_map,
-        "verification": integration.verification,
-        "source": _public_source(integration.source),
-        "webhook_url": f"/webhooks/{integration.id}",
-        "created_at": integration.created_at.isoformat(),
-    }
+def public_integration(integration: Integration) -> IntegrationView:
+    return IntegrationView(
+        id=integration.id,
+        portal_id=integration.portal_id,
+        status=IntegrationState.DELETED if integration.deleted_at else integration.status,
+        modules=integration.modules,
+        invoiced_before=integration.invoiced_before,
+        customer_duplication=integration.customer_duplication,
+        restrict_project_creation=integration.restrict_project_creation,
+        field_map=integration.field_map,
+        verification=integration.verification,
+        source=_public_source(integration.source),
+        webhook_url=f"/webhooks/{integration.id}",
+        created_at=integration.created_at,
+    )
 
 
-def _public_source(source: dict[str, Any] | None) -> dict[str, Any] | None:
+def _public_source(source: dict[str, Any] | None) -> SourceView | None:
     """The pull source without its credentials: their names only (the values are
     stored encrypted and only the pull decrypts them)."""
     if not source:
         return None
-    return {
-        "base_url": source.get("base_url"),
-        "dc": source.get("dc") or "com",
-        "credentials": credential_names(source),
-    }
+    return SourceView(
+        base_url=source.get("base_url"),
+        dc=source.get("dc") or "com",
+        credentials=credential_names(source),
+    )
 
 
 @blueprint.post("/integrations")
 @require("admin")
+@documented({201: IntegrationCreated}, body=IntegrationCreate, errors=(409, 500))
 def create() -> tuple[Response, int]:
+    """Connect a portal.
+
+    The answer shows the webhook signing secret (or, in token mode, the webhook token)
+    this once. With a pull source, its initial sync is requested (status
+    sync_in_progress). 409 portal_already_connected; 500 credential_key_unusable when
+    the server's credential key cannot encrypt the source's credentials."""
     body = parse_body(IntegrationCreate)
     try:
         with services().write() as session:
@@ -71,45 +89,55 @@ def create() -> tuple[Response, int]:
                 session, principal().organization_id, body, settings=services().settings
             )
             answer = IntegrationCreated(
-                id=created.integration.id,
-                status=created.integration.status,
-                webhook_secret=created.webhook_secret,
-                webhook_token=created.webhook_token,
+                id=created.integration.id, status=created.integration.status
             )
+            if created.webhook_secret is not None:
+                answer.webhook_secret = created.webhook_secret
+            if created.webhook_token is not None:
+                answer.webhook_token = created.webhook_token
     except Conflict as exc:
         raise ApiError(409, "portal_already_connected", str(exc)) from exc
     except CredentialKeyError as exc:  # the server's configuration, not the request
         raise ApiError(500, "credential_key_unusable", str(exc)) from exc
-    return jsonify(answer.model_dump(exclude_none=True)), 201
+    return respond(answer, 201)
 
 
 @blueprint.get("/integrations")
 @require("viewer")
-def list_integrations() -> Response:
+@documented({200: Page[IntegrationView]})
+def list_integrations() -> tuple[Response, int]:
+    """The organization's integrations (deleted ones too)."""
     with services().read() as session:
         rows = organization_integrations(session, principal().organization_id)
-        return jsonify({"items": [public_integration(i) for i in rows], "next_cursor": None})
+        return respond(Page[IntegrationView](items=[public_integration(i) for i in rows]))
 
 
 @blueprint.get("/status")
 @require("viewer")
-def organization_status() -> Response:
+@documented({200: OrganizationStatus})
+def organization_status() -> tuple[Response, int]:
     """Every integration of the organization in one answer, for dashboards."""
     with services().read() as session:
         rows = organization_integrations(session, principal().organization_id)
-        items = [{"id": i.id, "portal_id": i.portal_id, **status(session, i).view()} for i in rows]
-    return jsonify({"integrations": items, **services().queue_depths()})
+        items = [
+            IntegrationStatusItem(id=i.id, portal_id=i.portal_id, **dict(status(session, i).view()))
+            for i in rows
+        ]
+    return respond(OrganizationStatus(integrations=items, **services().queue_depths()))
 
 
 @blueprint.get("/integrations/<integration_id>")
 @require("viewer")
-def show(integration_id: str) -> Response:
+@documented({200: IntegrationView}, errors=(404,))
+def show(integration_id: str) -> tuple[Response, int]:
+    """One integration: its settings, and its pull source's credential names only."""
     with services().read() as session:
-        return jsonify(public_integration(find_integration(session, integration_id)))
+        return respond(public_integration(find_integration(session, integration_id)))
 
 
 @blueprint.post("/integrations/<integration_id>/secrets/rotate")
 @require("admin")
+@documented({201: SecretRotated}, errors=(404, 409))
 def rotate(integration_id: str) -> tuple[Response, int]:
     """A new signing secret; the old ones stay valid for the configured overlap."""
     overlap = timedelta(hours=services().settings.secret_rotation_overlap_hours)
@@ -119,29 +147,27 @@ def rotate(integration_id: str) -> tuple[Response, int]:
             secret, expires = rotate_secret(session, integration, overlap, services().settings)
         except Conflict as exc:
             raise ApiError(409, "token_verification", str(exc)) from exc
-    return jsonify(
-        {"webhook_secret": secret, "previous_secrets_expire_at": expires.isoformat()}
-    ), 201
-
-
-ERROR_FIELDS = (
-    "module",
-    "source_id",
-    "reason",
-    "message",
-    "resolution",
-    "count",
-    "first_seen",
-    "last_seen",
-    "resolved",
-)
+    return respond(SecretRotated(webhook_secret=secret, previous_secrets_expire_at=expires), 201)
 
 
 @blueprint.get("/integrations/<integration_id>/errors")
 @require("viewer")
-def errors(integration_id: str) -> Response:
-    """The error summary as every list: ``items`` in id order, ``next_cursor``, ``limit``;
-    filters module, reason, status=open|resolved|all; ``by_module`` counts all that match."""
+@documented(
+    {200: ErrorPage},
+    query=[
+        Param("status", {"type": "string", "enum": ["open", "resolved", "all"], "default": "open"}),
+        Param("module", {"type": "string"}),
+        Param("reason", {"type": "string"}),
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+        Param("cursor", {"type": "string", "pattern": "^[0-9]{1,19}$"}),
+    ],
+    errors=(404,),
+)
+def errors(integration_id: str) -> tuple[Response, int]:
+    """An integration's sync errors (the error summary), in id order.
+
+    Filters module, reason, status=open|resolved|all; ``by_module`` counts all that
+    match."""
     status = request.args.get("status", "open")
     if status not in ("open", "resolved", "all"):
         raise ApiError(422, "invalid_query", "status must be open, resolved or all")
@@ -159,25 +185,17 @@ def errors(integration_id: str) -> Response:
             after_id=after,
         )
         items = [_error_entry(row) for row in page.rows]
-    return jsonify(
-        {
-            "items": items,
-            "next_cursor": None if page.next_after_id is None else str(page.next_after_id),
-            "by_module": page.by_module,
-        }
+    return respond(
+        ErrorPage(
+            items=items,
+            next_cursor=None if page.next_after_id is None else str(page.next_after_id),
+            by_module=page.by_module,
+        )
     )
 
 
-def _error_entry(row: SyncError) -> dict[str, Any]:
-    entry = {"id": row.id, **{name: _json(getattr(row, name)) for name in ERROR_FIELDS}}
-    entry["payload"] = row.last_payload
-    if row.details:
-        entry["details"] = row.details
-    return entry
-
-
-def _json(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
+def _error_entry(row: SyncError) -> SyncErrorEntry:
+    return SyncErrorEntry.model_validate(row)
 
 
 def find_integration(session: Any, integration_id: str) -> Integration:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from webhook_gateway.openapi import Media, documented
 from webhook_gateway.services import services
 from worker.messaging import StateCollector
 from worker.metrics import WEBHOOKS, registry_with_state
@@ -20,7 +21,9 @@ blueprint = Blueprint("metrics", __name__)
 
 
 @blueprint.get("/metrics")
+@documented({200: Media("text/plain", "Prometheus text format")}, authenticated=False)
 def metrics() -> Response:
+    """Prometheus metrics: webhook answers, applies, queue depths, the pull's state."""
     svc = services()
     state = StateCollector(svc.sessions, svc.publisher.queue_depth)
     return Response(generate_latest(registry_with_state(state)), content_type=CONTENT_TYPE_LATEST)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
 from schemas.payloads import BIGINT_MAX
+from schemas.responses import Page, RecordPage
 from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError, parse_int
+from webhook_gateway.openapi import Operation, Param, documented_each
+from webhook_gateway.responses import respond
 from webhook_gateway.services import services
 from worker.accounts import (
     RESOURCES,
@@ -62,9 +65,47 @@ def _cursor() -> str | None:
     return cursor
 
 
+def _list_operation(name: str) -> Operation:
+    resource = RESOURCES[name]
+    return Operation(
+        # The item type is known at run time only: no Page[...] a type checker can read.
+        answers={200: Page.__class_getitem__(resource.view)},
+        query=(
+            Param(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            ),
+            Param("cursor", {"type": "string"}, "The next_cursor of the previous page."),
+            *(_filter_param(resource, f) for f in (*resource.filters, *resource.links)),
+        ),
+        summary=f"List {name}",
+        description="Live records in id order; filters are exact matches.",
+    )
+
+
+def _filter_param(resource: Resource, name: str) -> Param:
+    link = resource.links.get(name)
+    column: Any = link.on if link is not None else getattr(resource.model, name)
+    schema: dict[str, Any]
+    if column.type.python_type is int:
+        schema = {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX}
+    elif name in resource.choices:
+        schema = {"type": "string", "enum": list(resource.choices[name])}
+    else:
+        schema = {"type": "string"}
+    return Param(name, schema)
+
+
+def _detail_operation(name: str) -> Operation:
+    return Operation(
+        answers={200: RESOURCES[name].view}, errors=(404,), summary=f"One of the {name}"
+    )
+
+
 @blueprint.get("/<any(" + ",".join(RESOURCES) + "):name>")
 @require("viewer")
-def list_view(name: str) -> Response:
+@documented_each(_list_operation)
+def list_view(name: str) -> tuple[Response, int]:
     resource = RESOURCES[name]
     filters, limit, cursor = _filters(resource), _limit(), _cursor()
     try:
@@ -79,15 +120,16 @@ def list_view(name: str) -> Response:
             )
     except (InvalidCursor, InvalidFilter) as exc:
         raise ApiError(422, "invalid_query", str(exc)) from exc
-    return jsonify({"items": page.items, "next_cursor": page.next_cursor})
+    return respond(RecordPage(items=page.items, next_cursor=page.next_cursor))
 
 
 @blueprint.get("/<any(" + ",".join(RESOURCES) + "):name>/<int:record_id>")
 @require("viewer")
-def detail_view(name: str, record_id: int) -> Response:
+@documented_each(_detail_operation)
+def detail_view(name: str, record_id: int) -> tuple[Response, int]:
     try:
         with services().read() as session:
             record = get_record(session, RESOURCES[name], principal().organization_id, record_id)
     except NotFound as exc:
         raise ApiError(404, "not_found", f"no {name} record {record_id}") from exc
-    return jsonify(record)
+    return respond(record)

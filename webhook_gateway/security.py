@@ -7,8 +7,10 @@ content-type guessing, and no page URL sent to other sites.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
+from schemas.responses import ErrorBody
+from webhook_gateway.responses import respond
 from worker.portal import PortalHostRefused
 
 __all__ = ["SECURITY_HEADERS", "blueprint"]
@@ -36,9 +38,9 @@ def _security_headers(response: Response) -> Response:
 @blueprint.app_errorhandler(PortalHostRefused)
 def _portal_host_refused(exc: PortalHostRefused) -> tuple[Response, int]:
     """422 naming the field and the setting that would allow the host."""
-    body = {
-        "error": "portal_host_not_allowed",
-        "message": str(exc),
-        "details": [{"path": f"source.{exc.field}", "message": str(exc)}],
-    }
-    return jsonify(body), 422
+    body = ErrorBody(
+        error="portal_host_not_allowed",
+        message=str(exc),
+        details=[{"path": f"source.{exc.field}", "message": str(exc)}],
+    )
+    return respond(body, 422)

@@ -21,15 +21,12 @@ from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db import is_unavailable
+from worker.errors import DatabaseUnavailable
 from worker.integrations import WebhookCredentials, webhook_credentials
 from worker.messaging import APPLY_QUEUE, DEAD_LETTER_QUEUE, Publisher
 from worker.settings import Settings
 
-__all__ = ["CredentialsCache", "DatabaseUnavailable", "Services", "services"]
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not answer (down, unreachable, timed out): retry later."""
+__all__ = ["CredentialsCache", "Services", "services"]
 
 
 class _Cached(NamedTuple):

@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from standardwebhooks.webhooks import Webhook
 
 from worker.accounts import hash_token
+from worker.errors import Refused
 
 __all__ = ["InvalidSignature", "verify_signature", "verify_token"]
 
 REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
-class InvalidSignature(Exception):
+class InvalidSignature(Refused):
     """The request is not proven to come from the integration's sender."""
 
 

@@ -37,6 +37,8 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from schemas import Module
+from schemas.headers import TRACEBACK_HEADER
+from schemas.responses import ModuleStatus
 from webhook_gateway.services import services
 from worker.accounts import (
     LoggedIn,
@@ -46,8 +48,8 @@ from worker.accounts import (
     find_session,
     start_session,
 )
-from worker.db import DeadLetter, Integration, SyncError, SyncRun
-from worker.errors import BrokerUnavailable
+from worker.db import DeadLetter, Integration, IntegrationState, SyncError, SyncRun
+from worker.errors import BillsyncError, BrokerUnavailable
 from worker.integrations import history, organization_integrations, status
 from worker.messaging import DeadLetterFilter, count, delete_matching, find, replay
 from worker.sync import ErrorPage, page_errors
@@ -63,11 +65,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 DEAD_LETTER_LIMIT = 50
 ERROR_PAGE_LIMIT = 25
 HISTORY_LIMIT = 10
-BADGES = {
-    "sync_in_progress": "Sync in Progress",
-    "active": "Active",
-    "disabled": "Disabled",
-    "deleted": "Deleted",
+BADGES: dict[str, str] = {
+    IntegrationState.SYNC_IN_PROGRESS: "Sync in Progress",
+    IntegrationState.ACTIVE: "Active",
+    IntegrationState.DISABLED: "Disabled",
+    IntegrationState.DELETED: "Deleted",
 }
 _DONE = re.compile(r"replayed (\d+)(?: of (\d+))?")
 _DELETED = re.compile(r"deleted (\d+)")
@@ -91,7 +93,7 @@ class IntegrationPanel:
     integration: Integration
     status: str
     badge: str
-    modules: dict[str, dict[str, Any]]
+    modules: dict[str, ModuleStatus]
     parked: int
     current_run: SyncRun | None
     throttled: bool
@@ -285,7 +287,7 @@ def _replay(flt: DeadLetterFilter, module: str | None, error_class: str | None) 
 # -- helpers ----------------------------------------------------------------------------
 
 
-class _Refused(Exception):
+class _Refused(BillsyncError):
     def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
@@ -407,8 +409,8 @@ def _panel(session: Session, integration: Integration) -> IntegrationPanel:
         modules=report.modules,
         parked=report.parked,
         current_run=report.current_run,
-        throttled=bool(view.get("throttled")),
-        expected_seconds_left=view.get("expected_seconds_left"),
+        throttled=view.throttled,
+        expected_seconds_left=view.expected_seconds_left,
         error_groups=_error_groups(session, integration.id),
         history=history(session, integration, HISTORY_LIMIT),
     )
@@ -476,7 +478,7 @@ def _pretty(body: str) -> str:
 
 def _shown_headers(headers: dict[str, Any]) -> dict[str, Any]:
     # The traceback has its own block on the page.
-    return {k: v for k, v in (headers or {}).items() if k != "x-billsync-traceback"}
+    return {k: v for k, v in (headers or {}).items() if k != TRACEBACK_HEADER}
 
 
 def _filter(

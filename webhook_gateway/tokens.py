@@ -7,15 +7,16 @@ only the CLI (``billsync token create``) to get back in.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
 from schemas.tokens import TokenCreate, TokenCreated, TokenList, TokenView
 from webhook_gateway.auth import principal, require
 from webhook_gateway.errors import ApiError
 from webhook_gateway.invoicing import parse_body
+from webhook_gateway.openapi import Param, documented
+from webhook_gateway.responses import respond
 from webhook_gateway.services import services
 from worker.accounts import issue_token, list_tokens, revoke_token
-from worker.db import ApiToken
 from worker.errors import NotFound
 
 __all__ = ["blueprint"]
@@ -25,26 +26,35 @@ blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")
 
 @blueprint.get("/tokens")
 @require("admin")
-def get_tokens() -> Response:
+@documented({200: TokenList})
+def get_tokens() -> tuple[Response, int]:
+    """The organization's API tokens (never the tokens themselves)."""
     with services().read() as session:
         rows = list_tokens(session, principal().organization_id)
-        answer = TokenList(items=[_view(row) for row in rows])
-    return jsonify(answer.model_dump(mode="json"))
+        answer = TokenList(items=[TokenView.model_validate(row) for row in rows])
+    return respond(answer)
 
 
 @blueprint.post("/tokens")
 @require("admin")
+@documented({201: TokenCreated}, body=TokenCreate)
 def post_token() -> tuple[Response, int]:
+    """Create an API token; the answer shows it this once (only its hash is kept)."""
     body = parse_body(TokenCreate)
     with services().write() as session:
         issued = issue_token(session, principal().organization_id, body.role, body.name)
-        answer = TokenCreated(**_view(issued.row).model_dump(), token=issued.token)
-    return jsonify(answer.model_dump(mode="json")), 201
+        answer = TokenCreated(**dict(TokenView.model_validate(issued.row)), token=issued.token)
+    return respond(answer, 201)
 
 
 @blueprint.delete("/tokens/<token_id>")
 @require("admin")
-def delete_token(token_id: str) -> Response:
+@documented(
+    {200: TokenView},
+    query=[Param("self", {"type": "string", "enum": ["true"]}, "Revoke this request's token.")],
+    errors=(404, 409),
+)
+def delete_token(token_id: str) -> tuple[Response, int]:
     """Revoke a token of the organization at once (its status-page sessions too)."""
     who = principal()
     if token_id == who.token_id and request.args.get("self") != "true":
@@ -56,18 +66,7 @@ def delete_token(token_id: str) -> Response:
         )
     try:
         with services().write() as session:
-            answer = _view(revoke_token(session, token_id, who.organization_id))
+            answer = TokenView.model_validate(revoke_token(session, token_id, who.organization_id))
     except NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
-    return jsonify(answer.model_dump(mode="json"))
-
-
-def _view(row: ApiToken) -> TokenView:
-    return TokenView(
-        id=row.id,
-        name=row.name,
-        role=row.role,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+    return respond(answer)

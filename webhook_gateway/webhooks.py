@@ -20,18 +20,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from typing import Annotated
 
-from flask import Blueprint, Response, jsonify, request
-from pydantic import ValidationError
+from flask import Blueprint, Response, request
+from pydantic import Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas import QueueMessage, WebhookEvent, event_adapter, events_adapter
+from schemas.headers import WEBHOOK_TOKEN_HEADER
+from schemas.responses import WebhookAccepted, WebhookBatchAccepted
 from webhook_gateway.errors import ApiError, database_unavailable, invalid_body
-from webhook_gateway.services import DatabaseUnavailable, services
+from webhook_gateway.openapi import Param, documented
+from webhook_gateway.responses import respond
+from webhook_gateway.services import services
 from webhook_gateway.signatures import InvalidSignature, verify_signature, verify_token
 from worker.db import ProcessedEvent, is_unavailable
-from worker.errors import BrokerUnavailable
+from worker.errors import BrokerUnavailable, DatabaseUnavailable
 from worker.integrations import WebhookCredentials
 
 __all__ = ["blueprint"]
@@ -40,7 +45,6 @@ log = logging.getLogger(__name__)
 
 blueprint = Blueprint("webhooks", __name__)
 
-TOKEN_HEADER = "X-Billsync-Token"
 # Integration ids are UUIDs (a String(36) column): anything else is unknown without
 # a query, and is not cached either.
 _INTEGRATION_ID = re.compile(r"[0-9A-Za-z-]{1,36}")
@@ -48,8 +52,51 @@ _INTEGRATION_ID = re.compile(r"[0-9A-Za-z-]{1,36}")
 _EVENT_ID = re.compile(r"[^\x00]{1,200}")
 
 
+_STANDARD_WEBHOOKS = (
+    Param(
+        "webhook-id",
+        {"type": "string", "maxLength": 200},
+        "Standard Webhooks: the message id (the event id where the body gives none).",
+        where="header",
+    ),
+    Param(
+        "webhook-timestamp",
+        {"type": "string", "pattern": "^[0-9]+$"},
+        "Standard Webhooks: seconds since the epoch, signed with the body.",
+        where="header",
+    ),
+    Param(
+        "webhook-signature",
+        {"type": "string"},
+        "Standard Webhooks: v1,<base64 HMAC-SHA256 of id.timestamp.body> (signature mode).",
+        where="header",
+    ),
+    Param(
+        WEBHOOK_TOKEN_HEADER,
+        {"type": "string"},
+        "The webhook token (token mode), or the token query parameter.",
+        where="header",
+    ),
+)
+
+
 @blueprint.post("/webhooks/<integration_id>")
+@documented(
+    {202: WebhookAccepted | WebhookBatchAccepted},
+    body=WebhookEvent | Annotated[list[WebhookEvent], Field(min_length=1)],
+    query=[Param("token", {"type": "string"}, "The webhook token (token mode).")],
+    headers=_STANDARD_WEBHOOKS,
+    errors=(401, 404, 409, 415),
+    authenticated=False,
+)
 def receive(integration_id: str) -> tuple[Response, int]:
+    """Receive a portal's change event, or an array of them.
+
+    Verified (the Standard Webhooks signature, or the token), validated, and queued
+    durably before the 202; an event already applied is answered "duplicate" and
+    changes nothing. 404 unknown_integration, 409 integration_deleted, 413 over the
+    size limit, 415 not JSON, 401 invalid_signature, 503 when the broker did not
+    confirm (retry after Retry-After)."""
     svc = services()
     credentials = _credentials(integration_id)
     body = _read_body(svc.settings.webhook_max_bytes)
@@ -75,10 +122,10 @@ def receive(integration_id: str) -> tuple[Response, int]:
         ) from exc
 
     results = [
-        {"event_id": m.event_id, "status": "duplicate" if m.event_id in seen else "queued"}
+        WebhookAccepted(event_id=m.event_id, status="duplicate" if m.event_id in seen else "queued")
         for m in messages
     ]
-    return jsonify({"items": results} if many else results[0]), 202
+    return respond(WebhookBatchAccepted(items=results) if many else results[0], 202)
 
 
 def _credentials(integration_id: str, *, fresh: bool = False) -> WebhookCredentials:
@@ -131,7 +178,7 @@ def _authenticate(credentials: WebhookCredentials, body: bytes) -> None:
 def _verify(credentials: WebhookCredentials, body: bytes) -> None:
     """Raise InvalidSignature unless the request is proven to come from the sender."""
     if credentials.verification == "token":
-        provided = request.headers.get(TOKEN_HEADER) or request.args.get("token")
+        provided = request.headers.get(WEBHOOK_TOKEN_HEADER) or request.args.get("token")
         verify_token(provided, credentials.token_hash)
     else:
         verify_signature(body, dict(request.headers), credentials.secrets)

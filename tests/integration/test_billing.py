@@ -15,12 +15,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from tests.conftest import Org
+from tests.events import ASHA, milestone, project, task, tasklist, timesheet
 from tests.integration.sync_harness import Sync
-from tests.portal import ASHA, milestone, project, task, tasklist, timesheet
 from worker.billing.invoices import (
     InvoiceRequest,
     NothingToInvoice,
-    RateMissing,
     Scope,
     create_invoice,
     invoice_view,
@@ -28,6 +27,7 @@ from worker.billing.invoices import (
     unbilled_summary,
     void_invoice,
 )
+from worker.billing.pricing import RateMissing
 from worker.db import Milestone, Project, StaffUser, Task, Tasklist, Timesheet
 
 BEN = {"id": "U2", "name": "Ben Okoro", "email": "ben@example.com"}
@@ -41,7 +41,7 @@ def invoice(sync: Sync, *, grouping: str = "single", **request: Any) -> dict[str
             sync.organization_id,
             InvoiceRequest(project_id=sync.row(Project, "P1").id, grouping=grouping, **request),
         )
-        return invoice_view(created)
+        return invoice_view(created).model_dump(mode="json")
 
 
 def billing_status(sync: Sync, *source_ids: str) -> list[str]:
@@ -250,7 +250,8 @@ def test_the_unbilled_summary_gives_hours_and_amount_by_task_and_by_staff(sync: 
         timesheet("L2", minutes=30, owner=BEN),
     )
     with sync.sessions() as session:
-        summary = unbilled_summary(session, sync.organization_id, sync.row(Project, "P1").id)
+        found = unbilled_summary(session, sync.organization_id, sync.row(Project, "P1").id)
+    summary = found.model_dump(mode="json")
 
     # T1 1.5 h × 80 = 120; general 0.5 h × 100 = 50
     assert (summary["hours"], summary["amount"]) == ("2.00", "170.00")
@@ -318,3 +319,20 @@ def test_an_invoice_of_time_without_a_rate_is_a_409_naming_it(
 
     assert response.status_code == 409
     assert response.get_json()["error"] == "rate_missing"
+
+
+def test_an_invoice_over_what_its_amounts_hold_is_a_409_not_a_500(
+    sync: Sync, client: FlaskClient, org: Org
+) -> None:
+    # Found by Schemathesis: the largest rate the API takes, times enough hours, made a
+    # total the invoices table cannot store (Numeric(18, 4): below 10^14).
+    sync.apply(project(), *(timesheet(f"L{n}", minutes=1440) for n in range(5)))
+    project_url = f"/api/v1/projects/{sync.row(Project, 'P1').id}"
+    client.patch(project_url, json={"rate": "999999999999.99"}, headers=org.auth())
+
+    response = client.post(f"{project_url}/invoices", json={}, headers=org.auth())
+
+    # 5 × 24 h × 999,999,999,999.99 ≈ 1.2 × 10^14
+    assert response.status_code == 409, response.get_json()
+    assert response.get_json()["error"] == "conflict"
+    assert billing_status(sync, *(f"L{n}" for n in range(5))) == ["unbilled"] * 5

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.conftest import Org
+from tests.events import project, task, timesheet
 from tests.integration.sync_harness import Sync
-from tests.portal import project, task, timesheet
 from worker.billing.recurring import create_recurring, run_due
 from worker.db import Project, StaffUser, Task, Timesheet
 

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Connected, Org
+from tests.events import task, timesheet
 from tests.integration.sync_harness import Sync
-from tests.portal import task, timesheet
 from worker.messaging.dead_letters import DeadLetterFilter, archive, delete_matching
 
 HEADERS = {"x-billsync-error-class": "RuntimeError", "x-billsync-attempts": 5}

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from schemas.numbers import hours_text, money_text, rate_text
 from tests.conftest import Org
+from tests.events import CLIENT, project, task, timesheet
 from tests.integration.sync_harness import Sync
-from tests.portal import CLIENT, project, task, timesheet
 from worker.db import Project, StaffUser, Task
 
 EXPONENT = re.compile(r"^-?\d+(\.\d+)?[eE][+-]?\d+$")

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import QueueMessage, event_adapter
 from tests.conftest import Org, make_org
-from tests.support import project_event
+from tests.events import (
+    Event,
+    bug,
+    deleted,
+    message,
+    milestone,
+    project,
+    task,
+    tasklist,
+    timesheet,
+    user,
+)
 from worker.sync.apply import apply_batch
 
 pytestmark = pytest.mark.integration
@@ -26,53 +35,23 @@ RESOURCES = [
     "customers",
     "staff",
 ]
-AT = "2026-11-24T10:00:00Z"
-OWNER = {"id": "U1", "name": "Asha Rao", "email": "asha@example.com"}
+CREATED = "created"
 
 
-def _event(module: str, data: dict[str, Any], action: str = "created") -> dict[str, Any]:
-    return {"module": module, "action": action, "modified_at": AT, "data": data}
-
-
-def portal_events() -> list[dict[str, Any]]:
+def portal_events() -> list[Event]:
     """One record of every module, under project P1."""
-    child = {"project_id": "P1"}
     return [
-        project_event("P1", action="created"),
-        _event("milestones", {"id": "M1", **child, "name": "Beta"}),
-        _event("tasklists", {"id": "L1", **child, "name": "Design", "milestone_id": "M1"}),
-        _event("tasks", {"id": "T1", **child, "name": "Wireframes", "tasklist_id": "L1"}),
-        _event("bugs", {"id": "B1", **child, "title": "Logo blurry"}),
-        _event("users", {"id": "U1", "name": "Asha Rao", "email": "asha@example.com"}),
+        project("P1", action=CREATED),
+        milestone("M1", name="Beta", action=CREATED),
+        tasklist("L1", name="Design", milestone_id="M1", action=CREATED),
+        task("T1", name="Wireframes", tasklist_id="L1", action=CREATED),
+        bug("B1", title="Logo blurry", action=CREATED),
+        user("U1", name="Asha Rao", action=CREATED),
         *[
-            _event(
-                "timesheets",
-                {
-                    "id": f"TS-{day}",
-                    **child,
-                    "task_id": "T1",
-                    "log_date": f"2026-10-{day}",
-                    "minutes": 60,
-                    "bill_status": "Billable",
-                    "approval_status": "Approved",
-                    "owner": OWNER,
-                },
-            )
+            timesheet(f"TS-{day}", task_id="T1", log_date=f"2026-10-{day}", action=CREATED)
             for day in ("30", "31")
         ],
-        _event(
-            "timesheets",
-            {
-                "id": "TS-nov",
-                **child,
-                "task_id": "T1",
-                "log_date": "2026-11-02",
-                "minutes": 90,
-                "bill_status": "Billable",
-                "approval_status": "Approved",
-                "owner": OWNER,
-            },
-        ),
+        timesheet("TS-nov", task_id="T1", log_date="2026-11-02", minutes=90, action=CREATED),
     ]
 
 
@@ -84,19 +63,9 @@ def connect(client: FlaskClient, org: Org, **fields: Any) -> str:
     return integration_id
 
 
-def seed(
-    sessions: sessionmaker[Session], integration_id: str, events: list[dict[str, Any]]
-) -> None:
-    messages = [
-        QueueMessage(
-            event_id=f"seed-{uuid.uuid4().hex}",
-            integration_id=integration_id,
-            event=event_adapter.validate_python(event),
-        )
-        for event in events
-    ]
+def seed(sessions: sessionmaker[Session], integration_id: str, events: list[Event]) -> None:
     with sessions.begin() as session:
-        apply_batch(session, messages)
+        apply_batch(session, [message(event, integration_id) for event in events])
 
 
 @pytest.fixture
@@ -200,7 +169,7 @@ def test_pages_follow_next_cursor_to_the_end_without_repeats(
     seed(
         pg_sessions,
         connect(client, org),
-        [project_event(f"P{n}", action="created") for n in range(7)],
+        [project(f"P{n}", action=CREATED) for n in range(7)],
     )
     seen: list[int] = []
     sizes: list[int] = []
@@ -263,12 +232,12 @@ def test_a_deleted_record_is_neither_listed_nor_found(
     client: FlaskClient, org: Org, pg_sessions: sessionmaker[Session]
 ) -> None:
     integration_id = connect(client, org)
-    seed(pg_sessions, integration_id, [project_event("P1", action="created")])
+    seed(pg_sessions, integration_id, [project("P1", action=CREATED)])
     project_id = items(client, "/api/v1/projects", org)[0]["id"]
     seed(
         pg_sessions,
         integration_id,
-        [project_event("P1", action="deleted", at="2026-11-24T11:00:00Z")],
+        [deleted("projects", "P1", at="2026-11-24T11:00:00Z")],
     )
     assert items(client, "/api/v1/projects", org) == []
     assert client.get(f"/api/v1/projects/{project_id}", headers=org.auth()).status_code == 404
@@ -278,10 +247,11 @@ def test_rates_and_budgets_read_fixed_point_in_the_currencys_minor_units(
     client: FlaskClient, org: Org, pg_sessions: sessionmaker[Session]
 ) -> None:
     integration_id = connect(client, org)
-    project = project_event("P1", action="created")
-    project["data"] |= {"rate": "120", "budget_value": "1.5E+3", "currency_code": "USD"}
-    task = _event("tasks", {"id": "T1", "project_id": "P1", "name": "Build", "rate": "80.125"})
-    seed(pg_sessions, integration_id, [project, task])
+    priced = [
+        project("P1", action=CREATED, rate="120", budget_value="1.5E+3", currency_code="USD"),
+        task("T1", name="Build", rate="80.125", action=CREATED),
+    ]
+    seed(pg_sessions, integration_id, priced)
 
     [read_project] = items(client, "/api/v1/projects", org)
     [read_task] = items(client, "/api/v1/tasks", org)

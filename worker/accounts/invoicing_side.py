@@ -8,13 +8,13 @@ from sqlalchemy.orm import Session
 
 from schemas.api import CustomerCreate, InvoiceUserCreate, ProjectCreate
 from worker.db import Customer, Integration, InvoiceUser, Project
-from worker.errors import Conflict, NotFound
+from worker.errors import Conflict, NotFound, Refused
 from worker.sync import normalize_email, promote_staff
 
 __all__ = ["ProjectCreationRestricted", "create_customer", "create_invoice_user", "create_project"]
 
 
-class ProjectCreationRestricted(Conflict):
+class ProjectCreationRestricted(Refused):
     """The connected integration forbids creating projects on the invoicing side."""
 
 

@@ -9,28 +9,25 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from schemas.numbers import rate_text
+from schemas.responses import (
+    CustomerRecord,
+    RecordView,
+    StaffRecord,
+    figures_in,
+)
 from worker.db import (
-    Bug,
     Customer,
-    Milestone,
-    Project,
     ProjectStaff,
     StaffUser,
     SyncedRecord,
-    Task,
-    Tasklist,
-    Timesheet,
 )
-from worker.errors import NotFound
-from worker.sync import INVOICED, UNBILLED
+from worker.errors import NotFound, Refused
+from worker.sync import MODULES
 
 __all__ = [
     "RESOURCES",
@@ -43,8 +40,6 @@ __all__ = [
     "list_records",
 ]
 
-_COMMON = ("id", "source_id", "integration_id", "source_modified_at")
-
 
 @dataclass(frozen=True)
 class Link:
@@ -56,91 +51,42 @@ class Link:
 
 @dataclass(frozen=True)
 class Resource:
-    """One readable collection: its model, public fields and allowed filters."""
+    """One readable collection: its table, the model it is answered as, and the
+    filters it allows."""
 
     model: type[SyncedRecord]
-    fields: tuple[str, ...]
+    view: type[RecordView]
     filters: tuple[str, ...] = ()
     links: dict[str, Link] = field(default_factory=dict)
     # Filters over a closed set of values: another value is refused, not an empty page.
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+# The portal modules the API lists under their own names, as their specs say, then
+# the invoicing side's own collections.
 RESOURCES: dict[str, Resource] = {
-    "projects": Resource(
-        Project,
-        (
-            *_COMMON,
-            "name",
-            "status",
-            "currency_code",
-            "billing_type",
-            "rate",
-            "budget_value",
-            "customer_id",
-            "standalone",
-            "custom_fields",
-        ),
-        ("customer_id",),
-    ),
-    "milestones": Resource(
-        Milestone,
-        (*_COMMON, "project_id", "name", "status", "start_date", "end_date"),
-        ("project_id",),
-    ),
-    "tasklists": Resource(
-        Tasklist, (*_COMMON, "project_id", "name", "milestone_source_id"), ("project_id",)
-    ),
-    "tasks": Resource(
-        Task,
-        (
-            *_COMMON,
-            "project_id",
-            "name",
-            "tasklist_source_id",
-            "milestone_source_id",
-            "status",
-            "billing_type",
-            "rate",
-            "custom_fields",
-        ),
-        ("project_id",),
-    ),
-    "bugs": Resource(Bug, (*_COMMON, "project_id", "title", "status", "severity"), ("project_id",)),
-    "timesheets": Resource(
-        Timesheet,
-        (
-            *_COMMON,
-            "project_id",
-            "task_id",
-            "bug_id",
-            "staff_id",
-            "log_date",
-            "minutes",
-            "bill_status",
-            "approval_status",
-            "billing_status",
-            "name",
-            "notes",
-        ),
-        ("project_id", "billing_status", "task_id", "bug_id", "staff_id"),
-        choices={"billing_status": (UNBILLED, INVOICED)},
-    ),
-    "customers": Resource(Customer, (*_COMMON, "name", "email", "currency_code", "crm_id")),
+    **{
+        spec.module.value: Resource(
+            spec.model, spec.read.view, spec.read.filters, choices=spec.read.choices
+        )
+        for spec in MODULES.values()
+        if spec.read is not None
+    },
+    "customers": Resource(Customer, CustomerRecord),
     "staff": Resource(
         StaffUser,
-        (*_COMMON, "name", "email", "role", "active", "kind"),
+        StaffRecord,
         ("kind",),
         links={"project_id": Link(ProjectStaff.staff_id, ProjectStaff.project_id)},
     ),
 }
 
 
-class InvalidCursor(ValueError):
+class InvalidCursor(Refused):
     """The pagination cursor was not one this API handed out."""
 
 
-class InvalidFilter(ValueError):
+class InvalidFilter(Refused):
     """A filter value of the wrong type (for example a non-numeric id)."""
 
 
@@ -161,23 +107,15 @@ def _check_choice(resource: Resource, name: str, value: str) -> None:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict[str, Any]]
+    items: list[RecordView]
     next_cursor: str | None
 
 
-def _json_value(value: Any, currency: str | None) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        # Rates and budgets, fixed-point by the one rule (schemas.numbers); a record
-        # without a currency of its own (tasks, staff) shows at least 2 decimals.
-        return rate_text(value, currency)
-    return value
-
-
-def serialize(resource: Resource, record: SyncedRecord) -> dict[str, Any]:
+def serialize(resource: Resource, record: SyncedRecord) -> RecordView:
+    """``record`` as its resource's answer. Rates and budgets are in the record's own
+    currency; a record without one (tasks, staff) shows at least 2 decimals."""
     currency = getattr(record, "currency_code", None)
-    return {name: _json_value(getattr(record, name), currency) for name in resource.fields}
+    return resource.view.model_validate(record, context=figures_in(currency))
 
 
 def _scoped(resource: Resource, organization_id: str) -> Select[Any]:
@@ -234,7 +172,7 @@ def list_records(
 
 def get_record(
     session: Session, resource: Resource, organization_id: str, record_id: int
-) -> dict[str, Any]:
+) -> RecordView:
     model: Any = resource.model
     record = session.scalars(
         _scoped(resource, organization_id).where(model.id == record_id)

@@ -11,10 +11,8 @@ from worker.billing.expenses import (
     update_expense,
 )
 from worker.billing.invoices import (
-    GROUPINGS,
     InvoiceRequest,
     NothingToInvoice,
-    RateMissing,
     Scope,
     create_invoice,
     invoice_view,
@@ -23,13 +21,16 @@ from worker.billing.invoices import (
     unbilled_summary,
     void_invoice,
 )
+from worker.billing.pricing import GROUPINGS, RateHolder, RateMissing
 from worker.billing.quotes import create_quote, get_quote, quote_view, update_quote
-from worker.billing.recurring import create_recurring, recurring_view, run_due
+from worker.billing.recurring import PeriodOutcome, create_recurring, recurring_view, run_due
 
 __all__ = [
     "GROUPINGS",
     "InvoiceRequest",
     "NothingToInvoice",
+    "PeriodOutcome",
+    "RateHolder",
     "RateMissing",
     "Scope",
     "create_expense",

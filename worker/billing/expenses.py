@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas.numbers import money_text
+from schemas.responses import ExpenseView, Figure
 from worker.accounts import owned
 from worker.billing.invoices import known_currency, project_of
 from worker.db import Expense, Project
@@ -77,16 +77,17 @@ def expense_currency(session: Session, expense: Expense) -> str | None:
     return known_currency(session, session.get_one(Project, expense.project_id))
 
 
-def expense_view(expense: Expense, currency: str | None) -> dict[str, Any]:
-    return {
-        "id": expense.id,
-        "project_id": expense.project_id,
-        "date": expense.expense_date.isoformat(),
-        "description": expense.description,
-        "amount": money_text(expense.amount, currency),
-        "billable": expense.billable,
-        "invoiced": expense.invoice_line_id is not None,
-    }
+def expense_view(expense: Expense, currency: str | None) -> ExpenseView:
+    """An expense; ``currency`` is its project's (see ``expense_currency``)."""
+    return ExpenseView(
+        id=expense.id,
+        project_id=expense.project_id,
+        date=expense.expense_date,
+        description=expense.description,
+        amount=Figure(expense.amount, currency),
+        billable=expense.billable,
+        invoiced=expense.invoice_line_id is not None,
+    )
 
 
 def _unbilled(session: Session, organization_id: str, expense_id: int, verb: str) -> Expense:

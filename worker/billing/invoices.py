@@ -1,44 +1,48 @@
 """Billing synced time: invoices for a project (or chosen milestones, task lists, tasks),
-exact un-invoicing on void, and the unbilled summary.
+exact un-invoicing on void, and the unbilled summary; what the time costs is
+``worker.billing.pricing``'s. Amounts are ``Decimal`` in the customer's currency.
 
-Billing methods (the project's ``billing_type``, set on the invoicing side or else
-from the portal, else project hours): fixed cost for the project (the fixed amount,
-no hours), project hours (the project's rate), task hours (each task's rate), staff
-hours (each staff user's rate). Amounts are ``Decimal`` in the
-customer's currency, rounded half-up to its minor unit (babel's currency data)
-at line level. Creating an invoice locks the organization's row, so concurrent
-requests are serialized and never bill a timesheet twice; each line records the
-timesheets it consumed, so a void releases exactly those.
+Creating an invoice locks the organization's row, so concurrent requests are
+serialized and never bill a timesheet twice; each line records the timesheets it
+consumed, so a void releases exactly those.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, get_args
+from decimal import Decimal
+from typing import Any
 
-from babel.numbers import get_currency_precision
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from schemas import QueueMessage, event_adapter
-from schemas.api import Grouping
-from schemas.numbers import hours_text, money_text, rate_text
+from schemas import Module, QueueMessage, event_adapter
+from schemas.responses import InvoiceView, UnbilledGroup, UnbilledSummary, figures_in
 from worker.accounts import owned
+from worker.billing.pricing import (
+    FIXED_COST,
+    GROUP_KEYS,
+    GROUPINGS,
+    Pricing,
+    RateHolder,
+    billing_method,
+    priced_lines,
+    priced_totals,
+    round_money,
+)
 from worker.db import (
-    Bug,
+    BillingStatus,
     Customer,
     Expense,
     Invoice,
     InvoiceLine,
-    InvoiceLineTimesheet,
+    InvoiceStatus,
     Milestone,
     Organization,
     Project,
-    StaffUser,
     SyncError,
     Task,
     Tasklist,
@@ -46,7 +50,7 @@ from worker.db import (
     utcnow,
 )
 from worker.errors import Conflict
-from worker.sync import apply_batch
+from worker.sync import CONFLICT_INVOICED, apply_batch
 
 __all__ = [
     "billing_method",
@@ -56,7 +60,7 @@ __all__ = [
     "project_of",
     "InvoiceRequest",
     "NothingToInvoice",
-    "RateMissing",
+    "RateHolder",
     "Scope",
     "create_invoice",
     "invoice_view",
@@ -66,21 +70,13 @@ __all__ = [
     "void_invoice",
 ]
 
-FIXED_COST = "fixed_cost_for_project"
-PROJECT_HOURS = "based_on_project_hours"
-TASK_HOURS = "based_on_task_hours"
-STAFF_HOURS = "based_on_staff_hours"
-GROUPINGS: tuple[str, ...] = get_args(Grouping)
-UNBILLED, INVOICED = "unbilled", "invoiced"
-SIXTY = Decimal(60)
+
+# What the amount columns hold: Numeric(18, 4).
+MONEY_LIMIT = Decimal(10) ** 14
 
 
-class NothingToInvoice(Exception):
+class NothingToInvoice(Conflict):
     """No unbilled time in the chosen scope (or no fixed amount for a fixed-cost project)."""
-
-
-class RateMissing(Exception):
-    """Time to bill has no rate under the project's billing method."""
 
 
 @dataclass(frozen=True)
@@ -101,17 +97,6 @@ class InvoiceRequest:
     grouping: str = "single"
     issue_date: date | None = None
     fixed_amount: Decimal | None = None  # fixed-cost projects: a part of the fixed amount
-
-
-def billing_method(project: Project) -> str:
-    """The invoicing side's method wins over the portal's (V3 shows none at all)."""
-    return project.invoice_billing_type or project.billing_type or PROJECT_HOURS
-
-
-def round_money(amount: Decimal, currency_code: str) -> Decimal:
-    """Half-up to the currency's minor unit (JPY 0 digits, KWD 3, most 2)."""
-    exponent = Decimal(1).scaleb(-get_currency_precision(currency_code))
-    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
 # -- creating ---------------------------------------------------------------------------
@@ -147,12 +132,12 @@ def create_invoice(session: Session, organization_id: str, request: InvoiceReque
         timesheets = _unbilled(session, project, request.scope, lock=True)
         if not timesheets and not expenses:
             raise NothingToInvoice(f"no unbilled time in scope for project {project.id}")
-        pricing = _Pricing.load(session, project, billing_type, timesheets)
-        lines = _lines(timesheets, request.grouping, pricing, currency)
+        pricing = Pricing.load(session, project, billing_type, timesheets)
+        lines = priced_lines(timesheets, request.grouping, pricing, currency)
         session.execute(
             update(Timesheet)
             .where(Timesheet.id.in_([t.id for t in timesheets]))
-            .values(billing_status=INVOICED)
+            .values(billing_status=BillingStatus.INVOICED)
         )
     expense_lines = [
         InvoiceLine(
@@ -166,6 +151,12 @@ def create_invoice(session: Session, organization_id: str, request: InvoiceReque
     ]
     invoice.lines = lines + expense_lines
     invoice.total = sum((line.amount for line in invoice.lines), Decimal(0))
+    amounts = [invoice.total, *(line.amount for line in invoice.lines)]
+    if any(abs(amount) >= MONEY_LIMIT for amount in amounts):
+        raise Conflict(
+            f"the invoice's total ({invoice.total} {currency}) is over what an invoice can "
+            f"hold (less than {MONEY_LIMIT:,}); bill the time in parts (a scope or dates)"
+        )
     session.add(invoice)
     session.flush()
     for expense, line in zip(expenses, expense_lines, strict=True):
@@ -203,145 +194,6 @@ def _fixed_line(project: Project, amount: Decimal | None, currency: str) -> Invo
     )
 
 
-def _lines(
-    timesheets: Sequence[Timesheet], grouping: str, pricing: _Pricing, currency: str
-) -> list[InvoiceLine]:
-    key = _GROUP_KEYS[grouping]
-    ordered = sorted(timesheets, key=lambda t: (key(t), t.log_date or date.min, t.id))
-    lines = []
-    for position, (_, members) in enumerate(itertools.groupby(ordered, key=key), start=1):
-        consumed = list(members)
-        rates = {pricing.rate(t) for t in consumed}
-        minutes = sum(t.minutes for t in consumed)
-        amount = sum((Decimal(t.minutes) * pricing.rate(t) / SIXTY for t in consumed), Decimal(0))
-        line = InvoiceLine(
-            position=position,
-            description=pricing.describe(grouping, consumed[0]),
-            hours=(Decimal(minutes) / SIXTY).quantize(Decimal("0.0001")),
-            rate=rates.pop() if len(rates) == 1 else None,
-            amount=round_money(amount, currency),
-        )
-        line.timesheets = [
-            InvoiceLineTimesheet(timesheet_id=t.id, minutes=t.minutes) for t in consumed
-        ]
-        lines.append(line)
-    return lines
-
-
-_GROUP_KEYS: dict[str, Callable[[Timesheet], Any]] = {
-    "single": lambda t: 0,
-    "task": lambda t: (t.task_id or 0, t.bug_id or 0),
-    "staff": lambda t: t.staff_id or 0,
-    "task_staff": lambda t: (t.task_id or 0, t.bug_id or 0, t.staff_id or 0),
-    "timesheet": lambda t: t.id,
-}
-
-
-def _named(kind: str, name: str | None, record_id: int) -> str:
-    """``project “Website redesign” (id 7)``, or ``project 7`` when it has no name."""
-    return f"{kind} “{name}” (id {record_id})" if name else f"{kind} {record_id}"
-
-
-@dataclass
-class _Pricing:
-    """Rates and names for the timesheets of one invoice, loaded in three queries."""
-
-    project: Project
-    billing_type: str
-    tasks: dict[int, Task]
-    bugs: dict[int, Bug]
-    staff: dict[int, StaffUser]
-
-    @classmethod
-    def load(
-        cls, session: Session, project: Project, billing_type: str, timesheets: Sequence[Timesheet]
-    ) -> _Pricing:
-        def by_id(model: Any, ids: Iterable[int | None]) -> dict[int, Any]:
-            wanted = {i for i in ids if i}
-            return {r.id: r for r in session.scalars(select(model).where(model.id.in_(wanted)))}
-
-        return cls(
-            project,
-            billing_type,
-            by_id(Task, (t.task_id for t in timesheets)),
-            by_id(Bug, (t.bug_id for t in timesheets)),
-            by_id(StaffUser, (t.staff_id for t in timesheets)),
-        )
-
-    def rate(self, timesheet: Timesheet) -> Decimal:
-        rate: Decimal | None
-        if self.billing_type == TASK_HOURS:
-            task = self.tasks.get(timesheet.task_id or 0)
-            # Bug and general logs have no task: they bill at the project's rate.
-            task_rate = _first(task.invoice_rate, task.rate) if task is not None else None
-            rate = _first(task_rate, self.project.invoice_rate, self.project.rate)
-            if rate is None:
-                raise RateMissing(self._no_task_rate(task))
-        elif self.billing_type == STAFF_HOURS:
-            staff = self.staff.get(timesheet.staff_id or 0)
-            rate = staff.rate if staff is not None else None
-            if rate is None:
-                raise RateMissing(self._no_staff_rate(staff))
-        else:
-            rate = _first(self.project.invoice_rate, self.project.rate)
-            if rate is None:
-                raise RateMissing(f"No rate for {self._project()}: {self._fix()}")
-        return Decimal(rate)
-
-    # RateMissing is read by people (API answers, the CLI): a sentence naming the record
-    # without a rate and how to give it one.
-    def _project(self) -> str:
-        return _named("project", self.project.name, self.project.id)
-
-    def _fix(self, *also: str) -> str:
-        routes = " or ".join([*also, f"PATCH /api/v1/projects/{self.project.id}"])
-        return f"set one with {routes} to bill this time."
-
-    def _no_task_rate(self, task: Task | None) -> str:
-        if task is None:
-            return (
-                f"No rate for {self._project()}, at which its time logged without a task "
-                f"bills: {self._fix()}"
-            )
-        task_named = _named("task", task.name, task.id)
-        return (
-            f"No rate for {task_named} of {self._project()}, nor for the project: "
-            f"{self._fix(f'PATCH /api/v1/tasks/{task.id}')}"
-        )
-
-    def _no_staff_rate(self, staff: StaffUser | None) -> str:
-        if staff is None:
-            return (
-                f"No rate for the staff user who logged time on {self._project()}: they are "
-                "not synced yet; sync the portal's users, then set their rate."
-            )
-        who = _named("staff user", staff.name or staff.email, staff.id)
-        return (
-            f"No rate for {who} on {self._project()}: set one with "
-            f"PATCH /api/v1/staff/{staff.id} to bill this time."
-        )
-
-    def describe(self, grouping: str, timesheet: Timesheet) -> str:
-        work = self.work(timesheet)
-        staff = self.staff.get(timesheet.staff_id or 0)
-        who = (staff.name or staff.email or "staff") if staff else "unknown staff"
-        return {
-            "single": f"{self.project.name}: time",
-            "task": work,
-            "staff": who,
-            "task_staff": f"{work} — {who}",
-            "timesheet": f"{timesheet.log_date} {work} — {who}",
-        }[grouping]
-
-    def work(self, timesheet: Timesheet) -> str:
-        """What the time was spent on: the task, the bug, or the general log's title."""
-        if timesheet.task_id in self.tasks:
-            return self.tasks[timesheet.task_id or 0].name or "task"
-        if timesheet.bug_id in self.bugs:
-            return self.bugs[timesheet.bug_id or 0].title or "bug"
-        return timesheet.name or "General work"
-
-
 # -- voiding ----------------------------------------------------------------------------
 
 
@@ -353,9 +205,9 @@ def void_invoice(session: Session, organization_id: str, invoice_id: int) -> lis
     Returns the released timesheet ids.
     """
     invoice = owned(session, Invoice, invoice_id, organization_id, "invoice", for_update=True)
-    if invoice.status == "void":
+    if invoice.status == InvoiceStatus.VOID:
         raise Conflict(f"invoice {invoice.number} is already void")
-    invoice.status, invoice.voided_at = "void", utcnow()
+    invoice.status, invoice.voided_at = InvoiceStatus.VOID, utcnow()
     released = [c.timesheet_id for line in invoice.lines for c in line.timesheets]
     session.execute(
         update(Expense)
@@ -364,8 +216,8 @@ def void_invoice(session: Session, organization_id: str, invoice_id: int) -> lis
     )
     session.execute(
         update(Timesheet)
-        .where(Timesheet.id.in_(released), Timesheet.billing_status == INVOICED)
-        .values(billing_status=UNBILLED)
+        .where(Timesheet.id.in_(released), Timesheet.billing_status == BillingStatus.INVOICED)
+        .values(billing_status=BillingStatus.UNBILLED)
     )
     _apply_parked_edits(session, released)
     return released
@@ -385,8 +237,8 @@ def _apply_parked_edits(session: Session, timesheet_ids: Sequence[int]) -> None:
         return
     parked = session.scalars(
         select(SyncError).where(
-            SyncError.module == "timesheets",
-            SyncError.reason == "conflict_invoiced",
+            SyncError.module == Module.TIMESHEETS,
+            SyncError.reason == CONFLICT_INVOICED.code,
             SyncError.resolved.is_(False),
             or_(*conditions),
         )
@@ -408,82 +260,40 @@ def _apply_parked_edits(session: Session, timesheet_ids: Sequence[int]) -> None:
 # -- reading ----------------------------------------------------------------------------
 
 
-def unbilled_summary(session: Session, organization_id: str, project_id: int) -> dict[str, Any]:
+def unbilled_summary(session: Session, organization_id: str, project_id: int) -> UnbilledSummary:
     """Hours and amount not yet invoiced, in total, by task and by staff user."""
     project = project_of(session, organization_id, project_id)
     currency = currency_of(session, project)
     timesheets = _unbilled(session, project, Scope(), lock=False)
     billing_type = billing_method(project)
-    pricing = _Pricing.load(session, project, billing_type, timesheets)
+    pricing = Pricing.load(session, project, billing_type, timesheets)
 
-    def summarize(key: Callable[[Timesheet], Any], name: Callable[[Timesheet], str]) -> list[Any]:
+    def summarize(
+        key: Callable[[Timesheet], Any], name: Callable[[Timesheet], str]
+    ) -> list[UnbilledGroup]:
         rows = []
         ordered = sorted(timesheets, key=lambda t: str(key(t)))
         for _, members in itertools.groupby(ordered, key=lambda t: str(key(t))):
             group = list(members)
-            rows.append({"name": name(group[0]), **_totals(group, pricing, currency)})
+            hours, amount = priced_totals(group, pricing, currency)
+            rows.append(UnbilledGroup(name=name(group[0]), hours=hours, amount=amount))
         return rows
 
-    return {
-        "project_id": project.id,
-        "currency_code": currency,
-        "billing_type": billing_type,
-        **_totals(timesheets, pricing, currency),
-        "by_task": summarize(_GROUP_KEYS["task"], pricing.work),
-        "by_staff": summarize(_GROUP_KEYS["staff"], lambda t: pricing.describe("staff", t)),
-    }
+    hours, amount = priced_totals(timesheets, pricing, currency)
+    return UnbilledSummary(
+        project_id=project.id,
+        currency_code=currency,
+        billing_type=billing_type,
+        hours=hours,
+        amount=amount,
+        by_task=summarize(GROUP_KEYS["task"], pricing.work),
+        by_staff=summarize(GROUP_KEYS["staff"], lambda t: pricing.describe("staff", t)),
+    )
 
 
-def _totals(timesheets: Sequence[Timesheet], pricing: _Pricing, currency: str) -> dict[str, Any]:
-    minutes = sum(t.minutes for t in timesheets)
-    amount: Decimal | None
-    try:
-        amount = round_money(
-            sum((Decimal(t.minutes) * pricing.rate(t) / SIXTY for t in timesheets), Decimal(0)),
-            currency,
-        )
-    except RateMissing:
-        amount = None  # some time has no rate yet: hours are still worth showing
-    return {
-        "hours": hours_text(Decimal(minutes) / SIXTY),
-        "amount": None if amount is None else money_text(amount, currency),
-    }
-
-
-def invoice_view(invoice: Invoice) -> dict[str, Any]:
-    """An invoice as the API and CLI show it (figures as ``schemas.numbers`` writes them)."""
-    currency = invoice.currency_code
-
-    return {
-        "id": invoice.id,
-        "number": invoice.number,
-        "status": invoice.status,
-        "project_id": invoice.project_id,
-        "customer_id": invoice.customer_id,
-        "currency_code": invoice.currency_code,
-        "billing_type": invoice.billing_type,
-        "grouping": invoice.grouping,
-        "scope": invoice.scope,
-        "issue_date": invoice.issue_date.isoformat(),
-        "total": money_text(invoice.total, currency),
-        "lines": [
-            {
-                "position": line.position,
-                "description": line.description,
-                "hours": hours_text(line.hours),
-                "rate": None if line.rate is None else rate_text(line.rate, currency),
-                "amount": money_text(line.amount, currency),
-                "timesheet_ids": [c.timesheet_id for c in line.timesheets],
-            }
-            for line in invoice.lines
-        ],
-        "voided_at": invoice.voided_at.isoformat() if invoice.voided_at else None,
-    }
-
-
-def _first(*rates: Decimal | None) -> Decimal | None:
-    """The first rate that is set: the invoicing side's, then the portal's."""
-    return next((r for r in rates if r is not None), None)
+def invoice_view(invoice: Invoice) -> InvoiceView:
+    """An invoice as the API and CLI show it (figures in the invoice's currency)."""
+    return InvoiceView.model_validate(invoice, context=figures_in(invoice.currency_code))
 
 
 def project_of(session: Session, organization_id: str, project_id: int) -> Project:
@@ -508,7 +318,7 @@ def known_currency(session: Session, project: Project) -> str | None:
 def _unbilled(session: Session, project: Project, scope: Scope, *, lock: bool) -> list[Timesheet]:
     stmt = select(Timesheet).where(
         Timesheet.project_id == project.id,
-        Timesheet.billing_status == UNBILLED,
+        Timesheet.billing_status == BillingStatus.UNBILLED,
         Timesheet.deleted.is_(False),
     )
     if scope.date_from:

@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from schemas.numbers import hours_text, money_text, rate_text
+from schemas.responses import QuoteView, figures_in
 from worker.accounts import owned
-from worker.billing.invoices import currency_of, next_number, project_of, round_money
+from worker.billing.invoices import currency_of, next_number, project_of
+from worker.billing.pricing import round_money
 from worker.db import Quote
 
 __all__ = ["create_quote", "get_quote", "quote_view", "update_quote"]
@@ -56,29 +57,10 @@ def update_quote(session: Session, quote: Quote, changes: dict[str, Any]) -> Quo
     return quote
 
 
-def quote_view(quote: Quote) -> dict[str, Any]:
-    return {
-        "id": quote.id,
-        "number": quote.number,
-        "project_id": quote.project_id,
-        "status": quote.status,
-        "issue_date": quote.issue_date.isoformat(),
-        "expiry_date": quote.expiry_date.isoformat() if quote.expiry_date else None,
-        "currency_code": quote.currency_code,
-        "lines": [_line_view(line, quote.currency_code) for line in quote.lines],
-        "total": money_text(quote.total, quote.currency_code),
-    }
-
-
-def _line_view(line: dict[str, Any], currency: str) -> dict[str, Any]:
-    """A stored line with its figures written by the one rule (lines stored before it
-    may hold ``str(Decimal)`` text such as ``"1.2E+2"``)."""
-    return {
-        **line,
-        "hours": hours_text(Decimal(line["hours"])),
-        "rate": rate_text(Decimal(line["rate"]), currency),
-        "amount": money_text(Decimal(line["amount"]), currency),
-    }
+def quote_view(quote: Quote) -> QuoteView:
+    """A quote with its figures written by the one rule (lines stored before it may
+    hold ``str(Decimal)`` text such as ``"1.2E+2"``)."""
+    return QuoteView.model_validate(quote, context=figures_in(quote.currency_code))
 
 
 def _set_lines(quote: Quote, lines: Sequence[dict[str, Any]]) -> None:

@@ -12,24 +12,31 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas.numbers import money_text
+from schemas.responses import RecurringView, figures_in
 from worker.billing.invoices import (
     InvoiceRequest,
     NothingToInvoice,
-    RateMissing,
     Scope,
     create_invoice,
     project_of,
 )
+from worker.billing.pricing import RateMissing
 from worker.db import RecurringInvoice, RecurringRun
 
-__all__ = ["FREQUENCIES", "PeriodResult", "create_recurring", "recurring_view", "run_due"]
+__all__ = [
+    "FREQUENCIES",
+    "PeriodOutcome",
+    "PeriodResult",
+    "create_recurring",
+    "recurring_view",
+    "run_due",
+]
 
 FREQUENCIES = ("weekly", "monthly")
 
@@ -64,12 +71,21 @@ def create_recurring(
     return recurring
 
 
+class PeriodOutcome(StrEnum):
+    """What a run did with one period (``RecurringRun.outcome``)."""
+
+    INVOICED = "invoiced"
+    NOTHING_TO_INVOICE = "nothing_to_invoice"
+    RATE_MISSING = "rate_missing"
+    ALREADY_RUN = "already_run"  # another run billed it first
+
+
 @dataclass(frozen=True)
 class PeriodResult:
     recurring_id: int
     period_start: date
     period_end: date
-    outcome: str  # invoiced | nothing_to_invoice | rate_missing | already_run
+    outcome: PeriodOutcome
     invoice_id: int | None = None
 
 
@@ -113,12 +129,12 @@ def _run_one_period(
             session.flush()  # a second runner of the same period fails here, and rolls back
             return PeriodResult(recurring.id, start, end, outcome, invoice_id)
     except IntegrityError:
-        return PeriodResult(recurring_id, start, end, "already_run")
+        return PeriodResult(recurring_id, start, end, PeriodOutcome.ALREADY_RUN)
 
 
 def _invoice_period(
     session: Session, recurring: RecurringInvoice, start: date, end: date
-) -> tuple[str, int | None]:
+) -> tuple[PeriodOutcome, int | None]:
     request = InvoiceRequest(
         project_id=recurring.project_id,
         scope=Scope(date_from=start, date_to=end),
@@ -130,10 +146,10 @@ def _invoice_period(
         with session.begin_nested():
             invoice = create_invoice(session, recurring.organization_id, request)
     except NothingToInvoice:
-        return "nothing_to_invoice", None
+        return PeriodOutcome.NOTHING_TO_INVOICE, None
     except RateMissing:
-        return "rate_missing", None
-    return "invoiced", invoice.id
+        return PeriodOutcome.RATE_MISSING, None
+    return PeriodOutcome.INVOICED, invoice.id
 
 
 def _period_end(start: date, frequency: str) -> date:
@@ -145,16 +161,6 @@ def _period_end(start: date, frequency: str) -> date:
     return date(year, month, day) - timedelta(days=1)
 
 
-def recurring_view(recurring: RecurringInvoice, currency: str | None) -> dict[str, Any]:
+def recurring_view(recurring: RecurringInvoice, currency: str | None) -> RecurringView:
     """A schedule as the API shows it; ``currency`` is its project's (for ``amount``)."""
-    return {
-        "id": recurring.id,
-        "project_id": recurring.project_id,
-        "name": recurring.name,
-        "frequency": recurring.frequency,
-        "next_run": recurring.next_run.isoformat(),
-        "end_date": recurring.end_date.isoformat() if recurring.end_date else None,
-        "group_by": recurring.grouping,
-        "amount": None if recurring.amount is None else money_text(recurring.amount, currency),
-        "active": recurring.active,
-    }
+    return RecurringView.model_validate(recurring, context=figures_in(currency))

@@ -73,7 +73,8 @@ def invoice_create(
     )
     sessions = ready_sessions(settings_of(ctx))
     with sessions.begin() as session, operator_errors():
-        click.echo(json.dumps(invoice_view(create_invoice(session, organization_id, request))))
+        invoice = create_invoice(session, organization_id, request)
+        click.echo(json.dumps(invoice_view(invoice).model_dump(mode="json")))
 
 
 @invoice.command("void")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
+from schemas.tokens import TokenView
 from worker.accounts import ROLES, issue_token, list_tokens, revoke_token
 from worker.cli import cli, operator_errors, ready_sessions, settings_of
 from worker.db import ApiToken
@@ -30,7 +30,10 @@ def token_create(ctx: click.Context, organization_id: str, role: str, name: str 
         issued = issue_token(
             session, organization_id, "admin" if role == "admin" else "viewer", name
         )
-        answer = {**token_view(issued.row), "organization_id": organization_id}
+        answer = {
+            **token_view(issued.row).model_dump(mode="json"),
+            "organization_id": organization_id,
+        }
     click.echo(json.dumps({**answer, "token": issued.token}))
 
 
@@ -42,7 +45,7 @@ def token_list(ctx: click.Context, organization_id: str) -> None:
     sessions = ready_sessions(settings_of(ctx))
     with sessions() as session:
         for row in list_tokens(session, organization_id):
-            click.echo(json.dumps(token_view(row)))
+            click.echo(json.dumps(token_view(row).model_dump(mode="json")))
 
 
 @token.command("revoke")
@@ -53,18 +56,11 @@ def token_revoke(ctx: click.Context, token_id: str) -> None:
     sessions = ready_sessions(settings_of(ctx))
     with operator_errors(), sessions.begin() as session:
         answer = token_view(revoke_token(session, token_id))
-    click.echo(json.dumps(answer))
+    click.echo(json.dumps(answer.model_dump(mode="json")))
 
 
-def token_view(row: ApiToken) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "role": row.role,
-        "created_at": row.created_at.isoformat(),
-        "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
-        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-    }
+def token_view(row: ApiToken) -> TokenView:
+    return TokenView.model_validate(row)
 
 
 @cli.group()
