@@ -28,6 +28,7 @@ import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine
 
+from schemas import Module
 from schemas.api import IntegrationCreate
 from tests import servers
 from tests.benchmarks.common import temporary_database
@@ -39,8 +40,10 @@ from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
 from worker.portal.auth import StaticToken
 from worker.portal.client import PortalClient
-from worker.pull.runner import PullRunner, time_windows
+from worker.pull.reader import time_windows
+from worker.pull.runner import PullRunner
 from worker.settings import Settings
+from worker.sync import spec_for
 
 PORTAL_ID = "portal-1"
 UNPACED = 10**9
@@ -60,7 +63,8 @@ def read_everything(client: PortalClient, history_days: int) -> int:
     for project_id in project_ids:
         found = {}
         for module in ("milestones", "tasklists", "tasks", "bugs"):
-            found[module] = sum(len(page) for page in client.children(module, project_id))
+            paths = spec_for(Module(module)).paths
+            found[module] = sum(len(page) for page in client.children(paths, project_id))
         records += sum(found.values())
         # As the pull does: task and issue logs only where there are tasks and issues.
         log_types = [t for t, m in (("task", "tasks"), ("issue", "bugs")) if found[m]]

@@ -23,7 +23,7 @@ from tests.benchmarks.bench_pull import PORTAL_ID, read_everything
 from tests.fake_portal import FakePortal
 from worker.portal.auth import StaticToken
 from worker.portal.client import PortalClient
-from worker.pull.runner import time_windows
+from worker.pull.reader import time_windows
 from worker.settings import Settings
 
 

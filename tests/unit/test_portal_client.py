@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from schemas import Module
 from worker.portal.auth import AccessToken, StaticToken
 from worker.portal.budget import RateBudget
 from worker.portal.client import PortalAuthFailed, PortalClient, PortalError, PortalUnavailable
+from worker.sync import spec_for
 
 BASE = "https://projects.example.com"
 PORTAL = "7001"
@@ -388,39 +390,39 @@ def test_the_access_token_never_appears_in_logs_of_a_connection_error(
 
 def test_exists_is_false_on_404(make_client: Any) -> None:
     client, recorder = make_client(lambda r: _v3_error(404, "NOT_FOUND", "no such task"))
-    assert client.exists("tasks", "55", project_id="9") is False
+    assert client.exists(("tasks",), "55", project_id="9") is False
     assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/tasks/55"
 
 
 def test_exists_is_true_on_200(make_client: Any) -> None:
     client, recorder = make_client(lambda r: httpx.Response(200, json={"projects": [{"id": "9"}]}))
-    assert client.exists("projects", "9") is True
+    assert client.exists(("projects",), "9") is True
     assert recorder.requests[0].url.path == f"{PREFIX}/projects/9"
 
 
 @pytest.mark.parametrize("log_type", ["task", "issue", "general"])
 def test_exists_reads_one_log_at_logs_with_its_type(make_client: Any, log_type: str) -> None:
     client, recorder = make_client(lambda r: httpx.Response(200, json={"time_logs": []}))
-    client.exists("timesheets", "77", project_id="9", log_type=log_type)
+    client.log_exists("9", "77", log_type)
     assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/logs/77"
     assert recorder.requests[0].url.params["type"] == log_type
 
 
 def test_exists_reads_an_issue_at_the_issues_path(make_client: Any) -> None:
     client, recorder = make_client(lambda r: httpx.Response(200, json={"issues": []}))
-    client.exists("bugs", "77", project_id="9")
+    client.exists(("issues", "bugs"), "77", project_id="9")
     assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/issues/77"
 
 
 def test_exists_raises_other_errors(make_client: Any) -> None:
     client, _ = make_client(lambda r: _v3_error(400, "INVALID_INPUT", "bad id"))
     with pytest.raises(PortalError):
-        client.exists("projects", "9")
+        client.exists(("projects",), "9")
 
 
 def test_exists_is_false_on_a_404_with_an_empty_body(make_client: Any) -> None:
     client, _ = make_client(lambda request: httpx.Response(404))
-    assert client.exists("projects", "9") is False
+    assert client.exists(("projects",), "9") is False
 
 
 # -- filters ---------------------------------------------------------------------------
@@ -491,7 +493,7 @@ def test_project_clients_is_empty_on_204(make_client: Any) -> None:
 )
 def test_children_are_read_whole_at_their_v3_path(make_client: Any, module: str, path: str) -> None:
     client, recorder = make_client(lambda r: _page(path, [{"id": "1"}], has_next=False))
-    assert list(client.children(module, "9")) == [[{"id": "1"}]]
+    assert list(client.children(spec_for(Module(module)).paths, "9")) == [[{"id": "1"}]]
     assert recorder.requests[0].url.path == f"{PREFIX}/projects/9/{path}"
     assert set(recorder.requests[0].url.params) == {"page", "per_page"}
 
@@ -503,15 +505,15 @@ def test_issues_fall_back_to_bugs_where_the_portal_has_no_issues_path(make_clien
         return _page("bugs", [{"id": "b1"}], has_next=False)
 
     client, recorder = make_client(handler)
-    assert list(client.children("bugs", "9")) == [[{"id": "b1"}]]
-    assert list(client.children("bugs", "10")) == [[{"id": "b1"}]]
+    assert list(client.children(("issues", "bugs"), "9")) == [[{"id": "b1"}]]
+    assert list(client.children(("issues", "bugs"), "10")) == [[{"id": "b1"}]]
     assert [r.url.path.rsplit("/", 1)[1] for r in recorder.requests] == ["issues", "bugs", "bugs"]
 
 
 def test_a_deleted_project_is_not_mistaken_for_an_unknown_path(make_client: Any) -> None:
     client, recorder = make_client(lambda r: _v3_error(404, "RESOURCE_NOT_FOUND", "no project"))
     with pytest.raises(PortalError) as caught:
-        list(client.children("bugs", "9"))
+        list(client.children(("issues", "bugs"), "9"))
     assert caught.value.status == 404 and len(recorder.requests) == 1
 
 

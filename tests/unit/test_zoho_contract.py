@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from schemas import event_adapter
+from schemas import Module, event_adapter
 from worker.portal.auth import StaticToken
 from worker.portal.client import PortalClient
 from worker.portal.converters import modified_at, pull_event, to_event_data
+from worker.sync import spec_for
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "zoho"
 PORTAL = "60012345678"
@@ -77,7 +78,7 @@ def _events(module: str, records: list[dict[str, Any]], **extra: Any) -> list[di
     events = []
     for record in records:
         version = modified_at(record) or datetime(2026, 12, 1, tzinfo=UTC)
-        data = to_event_data(module, record, **extra)
+        data = to_event_data(spec_for(Module(module)).converter, record, **extra)
         event = event_adapter.validate_python(pull_event(module, data, version))
         events.append(event.model_dump(mode="json")["data"])
     return events
@@ -146,7 +147,7 @@ def test_users_take_zpuid_full_name_role_and_active(client: PortalClient) -> Non
 
 
 def test_milestones_with_numeric_ids_and_a_page_info_array(client: PortalClient) -> None:
-    pages = list(client.children("milestones", PROJECT))
+    pages = list(client.children(spec_for(Module.MILESTONES).paths, PROJECT))
     events = _events("milestones", _all(iter(pages)), project_id=PROJECT)
     assert len(pages) == 1
     assert [(m["id"], m["status"]) for m in events] == [
@@ -157,7 +158,11 @@ def test_milestones_with_numeric_ids_and_a_page_info_array(client: PortalClient)
 
 
 def test_tasklists_take_their_milestone_from_the_milestone_object(client: PortalClient) -> None:
-    events = _events("tasklists", _all(client.children("tasklists", PROJECT)), project_id=PROJECT)
+    events = _events(
+        "tasklists",
+        _all(client.children(spec_for(Module.TASKLISTS).paths, PROJECT)),
+        project_id=PROJECT,
+    )
     assert [t["milestone_id"] for t in events] == ["1817452000006072801", None]
 
 
@@ -165,7 +170,7 @@ def test_tasklists_take_their_milestone_from_the_milestone_object(client: Portal
 
 
 def test_tasks_page_by_has_next_page_and_take_owners_and_work(client: PortalClient) -> None:
-    pages = list(client.children("tasks", PROJECT))
+    pages = list(client.children(spec_for(Module.TASKS).paths, PROJECT))
     review, cleanup = _events("tasks", _all(iter(pages)), project_id=PROJECT)
     assert len(pages) == 2
     assert review["owners"] == [
@@ -181,7 +186,9 @@ def test_tasks_page_by_has_next_page_and_take_owners_and_work(client: PortalClie
 
 
 def test_issues_convert_to_bugs_with_title_severity_and_assignee(client: PortalClient) -> None:
-    safari, typo = _events("bugs", _all(client.children("bugs", PROJECT)), project_id=PROJECT)
+    safari, typo = _events(
+        "bugs", _all(client.children(spec_for(Module.BUGS).paths, PROJECT)), project_id=PROJECT
+    )
     assert (safari["title"], safari["severity"], safari["status"]) == (
         "Checkout fails on Safari",
         "Major",
@@ -238,5 +245,5 @@ def test_a_project_without_logs_answers_204_for_every_type(client: PortalClient)
 def test_one_log_is_found_at_logs_with_its_type_and_a_deleted_one_is_not(
     client: PortalClient,
 ) -> None:
-    assert client.exists("timesheets", LOG, PROJECT, "task") is True
-    assert client.exists("timesheets", "1817452000006099999", PROJECT, "task") is False
+    assert client.log_exists(PROJECT, LOG, "task") is True
+    assert client.log_exists(PROJECT, "1817452000006099999", "task") is False

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from schemas import Module
 from schemas.api import IntegrationCreate, IntegrationUpdate
+from schemas.responses import IntegrationStatusView, ModuleStatus, RunView
 from worker.db import (
     DeadLetter,
     Integration,
@@ -32,9 +32,9 @@ from worker.db import (
 from worker.errors import Conflict, IntegrationGone
 from worker.integrations.credential_box import sealed_source
 from worker.integrations.store import CreatedIntegration, create_integration
-from worker.integrations.sync_runs import INITIAL, INSTANT, RESUME, request_run
+from worker.integrations.sync_runs import OPEN, RunKind, RunOutcome, request_run
 from worker.settings import Settings
-from worker.sync import MODELS
+from worker.sync import MODULES
 
 __all__ = [
     "IntegrationStatus",
@@ -62,7 +62,7 @@ def connect(
     """
     created = create_integration(session, organization_id, request, settings=settings)
     if created.integration.source:
-        request_run(session, created.integration, INITIAL)
+        request_run(session, created.integration, RunKind.INITIAL)
     return created
 
 
@@ -71,7 +71,7 @@ def request_sync(session: Session, integration: Integration) -> SyncRun:
     _require_live(integration)
     if integration.status == IntegrationState.DISABLED:
         raise Conflict("the integration is disabled; enable it to sync")
-    return request_run(session, integration, INSTANT)
+    return request_run(session, integration, RunKind.INSTANT)
 
 
 def update_settings(
@@ -122,7 +122,7 @@ def enable(session: Session, integration: Integration, portal_id: str | None) ->
     integration.status = IntegrationState.ACTIVE
     session.flush()
     # The resume run republishes the parked events, then pulls (if there is a source).
-    return request_run(session, integration, RESUME)
+    return request_run(session, integration, RunKind.RESUME)
 
 
 def delete_integration(session: Session, integration: Integration) -> int:
@@ -137,8 +137,8 @@ def delete_integration(session: Session, integration: Integration) -> int:
     )
     session.execute(
         update(SyncRun)
-        .where(SyncRun.integration_id == integration.id, SyncRun.outcome == "pending")
-        .values(outcome="cancelled", finished_at=utcnow(), error="integration deleted")
+        .where(SyncRun.integration_id == integration.id, SyncRun.outcome == RunOutcome.PENDING)
+        .values(outcome=RunOutcome.CANCELLED, finished_at=utcnow(), error="integration deleted")
     )
     session.flush()
     return int(getattr(result, "rowcount", 0) or 0)
@@ -147,27 +147,27 @@ def delete_integration(session: Session, integration: Integration) -> int:
 @dataclass(frozen=True)
 class IntegrationStatus:
     status: str
-    modules: dict[str, dict[str, Any]]
+    modules: dict[str, ModuleStatus]
     parked: int
     current_run: SyncRun | None
     last_run: SyncRun | None
     dead_letters: int
-    last_webhook_at: str | None
-    last_applied_at: str | None
+    last_webhook_at: datetime | None
+    last_applied_at: datetime | None
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> IntegrationStatusView:
         """As the status API and CLI show it (the broker's queue depths are added there)."""
-        return {
-            "status": self.status,
-            "modules": self.modules,
-            "parked_events": self.parked,
-            "dead_letters": self.dead_letters,
-            "last_webhook_at": self.last_webhook_at,
-            "last_applied_at": self.last_applied_at,
-            "current_run": run_view(self.current_run) if self.current_run else None,
-            "last_run": run_view(self.last_run) if self.last_run else None,
+        return IntegrationStatusView(
+            status=self.status,
+            modules=self.modules,
+            parked_events=self.parked,
+            dead_letters=self.dead_letters,
+            last_webhook_at=self.last_webhook_at,
+            last_applied_at=self.last_applied_at,
+            current_run=run_view(self.current_run) if self.current_run else None,
+            last_run=run_view(self.last_run) if self.last_run else None,
             **self._pacing(),
-        }
+        )
 
     def _pacing(self) -> dict[str, Any]:
         """Whether the running pull waits on the portal's request budget, and how long
@@ -202,11 +202,12 @@ def status(session: Session, integration: Integration) -> IntegrationStatus:
         )
     }
     now = utcnow()
-    modules: dict[str, dict[str, Any]] = {}
-    for module in Module:
-        if module is Module.TIMESHEETS and "timesheets" not in (integration.modules or ()):
+    modules: dict[str, ModuleStatus] = {}
+    for spec in MODULES.values():
+        if not spec.synced_for(integration.modules or ()):
             continue
-        table: Any = MODELS[module]
+        module = spec.module
+        table: Any = spec.model
         synced = session.scalar(
             select(func.count()).where(
                 table.integration_id == integration.id, table.deleted.is_(False)
@@ -215,16 +216,16 @@ def status(session: Session, integration: Integration) -> IntegrationStatus:
         cursor = cursors.get(module.value)
         seen = activity.get(module.value)
         newest = seen.newest_applied_version if seen else None
-        modules[module.value] = {
-            "last_sync_time": _iso(cursor.last_sync_at if cursor else None),
-            "watermark": _iso(cursor.watermark if cursor else None),
-            "synced": synced or 0,
-            "errors": errors.get(module.value, 0),
-            "applied": seen.applied if seen else 0,
-            "refused": seen.refused if seen else 0,
-            "last_applied_at": _iso(seen.last_applied_at if seen else None),
-            "lag_seconds": round((now - newest).total_seconds(), 3) if newest else None,
-        }
+        modules[module.value] = ModuleStatus(
+            last_sync_time=cursor.last_sync_at if cursor else None,
+            watermark=cursor.watermark if cursor else None,
+            synced=synced or 0,
+            errors=errors.get(module.value, 0),
+            applied=seen.applied if seen else 0,
+            refused=seen.refused if seen else 0,
+            last_applied_at=seen.last_applied_at if seen else None,
+            lag_seconds=round((now - newest).total_seconds(), 3) if newest else None,
+        )
     runs = list(
         session.scalars(
             select(SyncRun)
@@ -233,7 +234,7 @@ def status(session: Session, integration: Integration) -> IntegrationStatus:
             .limit(2)
         )
     )
-    current = next((r for r in runs if r.outcome in ("pending", "running")), None)
+    current = next((r for r in runs if r.outcome in OPEN), None)
     last = next((r for r in runs if r.finished_at is not None), None)
     parked = session.scalar(
         select(func.count()).where(ParkedEvent.integration_id == integration.id)
@@ -246,8 +247,8 @@ def status(session: Session, integration: Integration) -> IntegrationStatus:
         current_run=current,
         last_run=last,
         dead_letters=dead or 0,
-        last_webhook_at=_iso(max(_times(activity, "last_webhook_at"), default=None)),
-        last_applied_at=_iso(max(_times(activity, "last_applied_at"), default=None)),
+        last_webhook_at=max(_times(activity, "last_webhook_at"), default=None),
+        last_applied_at=max(_times(activity, "last_applied_at"), default=None),
     )
 
 
@@ -267,24 +268,11 @@ def history(session: Session, integration: Integration, limit: int = 100) -> lis
     )
 
 
-def run_view(run: SyncRun) -> dict[str, Any]:
+def run_view(run: SyncRun) -> RunView:
     """A sync run as the history and status APIs show it."""
-    return {
-        "id": run.id,
-        "kind": run.kind,
-        "outcome": run.outcome,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-        "counts": run.counts,
-        "mapped_fields": run.mapped_fields,
-        "error": run.error,
-    }
+    return RunView.model_validate(run)
 
 
 def _require_live(integration: Integration) -> None:
     if integration.deleted_at is not None:
         raise IntegrationGone(f"integration {integration.id} was deleted")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

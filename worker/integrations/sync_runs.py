@@ -8,31 +8,21 @@ instant, resume) put the integration in ``sync_in_progress`` until they end.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas.payloads import (
-    BugData,
-    MilestoneData,
-    ProjectData,
-    TaskData,
-    TasklistData,
-    TimesheetData,
-    UserData,
-)
 from worker.db import Integration, IntegrationState, SyncRun, utcnow
+from worker.errors import Conflict
+from worker.sync import MODULES
 
 __all__ = [
-    "CANCELLED",
-    "FAILED",
-    "INTERRUPTED",
-    "PENDING",
-    "RUNNING",
-    "SUCCEEDED",
+    "OPEN",
+    "RunKind",
+    "RunOutcome",
     "claim",
     "finish",
     "heartbeat",
@@ -40,26 +30,40 @@ __all__ = [
     "request_run",
 ]
 
-INITIAL, INSTANT, RESUME, RECONCILIATION = "initial", "instant", "resume", "reconciliation"
-PENDING, RUNNING = "pending", "running"
-SUCCEEDED, FAILED, INTERRUPTED, CANCELLED = "succeeded", "failed", "interrupted", "cancelled"
-OPEN = (PENDING, RUNNING)
+
+class RunKind(StrEnum):
+    """Why a sync run was asked for (``SyncRun.kind``)."""
+
+    INITIAL = "initial"
+    INSTANT = "instant"
+    RESUME = "resume"
+    RECONCILIATION = "reconciliation"
+
+
+class RunOutcome(StrEnum):
+    """``SyncRun.outcome``: pending or running while open, then how the run ended."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+
+
+OPEN = (RunOutcome.PENDING, RunOutcome.RUNNING)
 # A periodic reconciliation runs quietly: the integration stays "active" meanwhile.
-SHOWN_AS_SYNCING = frozenset({INITIAL, INSTANT, RESUME})
-
-STANDARD_FIELDS: dict[str, type[BaseModel]] = {
-    "projects": ProjectData,
-    "users": UserData,
-    "milestones": MilestoneData,
-    "tasklists": TasklistData,
-    "tasks": TaskData,
-    "bugs": BugData,
-    "timesheets": TimesheetData,
-}
+SHOWN_AS_SYNCING = frozenset({RunKind.INITIAL, RunKind.INSTANT, RunKind.RESUME})
 
 
-class SourceMissing(Exception):
+class SourceMissing(Conflict):
     """The integration has no pull source (it was connected for webhooks only)."""
+
+    def __init__(self, integration_id: str) -> None:
+        super().__init__(
+            f"integration {integration_id} has no pull source; give it one to pull from"
+        )
+        self.integration_id = integration_id
 
 
 def request_run(session: Session, integration: Integration, kind: str) -> SyncRun:
@@ -68,18 +72,15 @@ def request_run(session: Session, integration: Integration, kind: str) -> SyncRu
     Only a resume may run without a pull source: it then just republishes the
     events parked while the integration was disabled.
     """
-    if not integration.source and kind != RESUME:
-        raise SourceMissing(
-            f"integration {integration.id} has no pull source; set one with "
-            "PATCH /api/v1/integrations/<id> {'source': …}"
-        )
+    if not integration.source and kind != RunKind.RESUME:
+        raise SourceMissing(integration.id)
     open_run = _open_run(session, integration.id)
     if open_run is not None:
         return open_run
     run = SyncRun(
         integration_id=integration.id,
         kind=kind,
-        outcome=PENDING,
+        outcome=RunOutcome.PENDING,
         started_at=utcnow(),
         counts={},
         mapped_fields=mapped_fields(integration),
@@ -95,16 +96,17 @@ def mapped_fields(integration: Integration) -> dict[str, Any]:
     """The fields a run syncs: standard ones per module (time logs only when selected),
     and the custom field map."""
     selected = set(integration.modules or ())
-    modules = [m for m in STANDARD_FIELDS if m != "timesheets" or m in selected]
+    # A module's standard fields are its payload's (the contract's) fields.
+    specs = [s for s in MODULES.values() if s.synced_for(selected)]
     return {
-        "standard": {m: sorted(STANDARD_FIELDS[m].model_fields) for m in modules},
+        "standard": {s.module.value: sorted(s.payload.model_fields) for s in specs},
         "custom": integration.field_map or {},
     }
 
 
 def claim(session: Session, run_id: int | None = None) -> SyncRun | None:
     """Take a pending run (the given one, else the oldest) for this runner."""
-    stmt = select(SyncRun).where(SyncRun.outcome == PENDING).order_by(SyncRun.started_at)
+    stmt = select(SyncRun).where(SyncRun.outcome == RunOutcome.PENDING).order_by(SyncRun.started_at)
     if run_id is not None:
         stmt = stmt.where(SyncRun.id == run_id)
     # SKIP LOCKED: two workers never claim the same run (ignored on SQLite, one process).
@@ -112,7 +114,7 @@ def claim(session: Session, run_id: int | None = None) -> SyncRun | None:
     if run is None:
         return None
     now = utcnow()
-    run.outcome = RUNNING
+    run.outcome = RunOutcome.RUNNING
     run.started_at = now
     run.heartbeat_at = now
     session.flush()
@@ -142,21 +144,25 @@ def finish(
         integration.status = IntegrationState.ACTIVE
 
 
-def recover_stale(session: Session, stale_after: timedelta) -> list[SyncRun]:
+def recover_stale(
+    session: Session, stale_after: timedelta, *, now: datetime | None = None
+) -> list[SyncRun]:
     """Runs whose runner died become ``interrupted``; a resume run takes over each.
 
-    The resume starts from the watermarks the dead run committed.
+    The resume starts from the watermarks the dead run committed. ``now`` is the
+    caller's clock (the scheduler's, which tests move), else the system's.
     """
-    cutoff = utcnow() - stale_after
+    now = now or utcnow()
+    cutoff = now - stale_after
     stale = session.scalars(
         select(SyncRun)
-        .where(SyncRun.outcome == RUNNING, SyncRun.heartbeat_at < cutoff)
+        .where(SyncRun.outcome == RunOutcome.RUNNING, SyncRun.heartbeat_at < cutoff)
         .with_for_update(skip_locked=True)
     ).all()
     resumed = []
     for run in stale:
-        run.outcome = INTERRUPTED
-        run.finished_at = utcnow()
+        run.outcome = RunOutcome.INTERRUPTED
+        run.finished_at = now
         run.error = "the runner stopped sending heartbeats (process killed or lost)"
         integration = session.get(Integration, run.integration_id)
         if (
@@ -166,7 +172,7 @@ def recover_stale(session: Session, stale_after: timedelta) -> list[SyncRun]:
         ):
             continue
         session.flush()
-        resumed.append(request_run(session, integration, RESUME))
+        resumed.append(request_run(session, integration, RunKind.RESUME))
     return resumed
 
 

@@ -111,10 +111,23 @@ from worker.portal.auth import (
 )
 from worker.portal.budget import budget_for
 from worker.portal.client import LOG_TYPES, PortalClient, PortalError, PortalUnavailable
-from worker.portal.converters import modified_at, pull_event, to_event_data
+from worker.portal.converters import (
+    Converter,
+    convert_bug,
+    convert_milestone,
+    convert_project,
+    convert_task,
+    convert_tasklist,
+    convert_timesheet,
+    convert_user,
+    modified_at,
+    pull_event,
+    to_event_data,
+)
 
 __all__ = [
     "AccessToken",
+    "Converter",
     "CredentialsIncomplete",
     "DATA_CENTRES",
     "GrantExchangeFailed",
@@ -127,6 +140,13 @@ __all__ = [
     "api_base_url",
     "budget_for",
     "check_source_hosts",
+    "convert_bug",
+    "convert_milestone",
+    "convert_project",
+    "convert_task",
+    "convert_tasklist",
+    "convert_timesheet",
+    "convert_user",
     "exchange_grant_code",
     "hosts",
     "modified_at",

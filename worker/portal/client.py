@@ -40,14 +40,6 @@ GONE = {404, 410}
 UNKNOWN_PATH = "URL_RULE_NOT_CONFIGURED"
 # Time logs are listed one log type at a time (the ``module`` parameter is required).
 LOG_TYPES = ("task", "issue", "general")
-# A child module's path under /projects/{id}/, with the older name to fall back on
-# when the portal does not know the first (V3 "issues" were V2 "bugs").
-CHILD_PATHS: dict[str, tuple[str, ...]] = {
-    "milestones": ("milestones", "phases"),
-    "tasklists": ("tasklists",),
-    "tasks": ("tasks",),
-    "bugs": ("issues", "bugs"),
-}
 # Keys a list may answer under, by path (the first is V3's).
 LIST_KEYS: dict[str, tuple[str, ...]] = {
     "projects": ("projects",),
@@ -96,7 +88,8 @@ class PortalClient:
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._sleep = sleep
-        self._paths = dict(CHILD_PATHS)  # narrowed to the name the portal answers to
+        # Paths the portal answered URL_RULE_NOT_CONFIGURED to: their fallbacks are used.
+        self._unknown_paths: set[str] = set()
         self.calls = 0
 
     def __enter__(self) -> PortalClient:
@@ -112,7 +105,12 @@ class PortalClient:
 
     def projects(self) -> Iterator[list[dict[str, Any]]]:
         """Pages of every project (V3 has no changed-since filter: callers filter)."""
-        return self._pages("/projects", "projects", {})
+        return self.listing(("projects",))
+
+    def listing(self, paths: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+        """Pages of every record listed at ``/{path}``: the first of ``paths`` (a path
+        and the older names to fall back on) that the portal knows."""
+        return self._listed("", paths)
 
     def project_clients(self, project_id: str) -> list[dict[str, Any]]:
         """The project's client companies; the first is its primary client.
@@ -132,21 +130,30 @@ class PortalClient:
                 self._clients_base = self._v2_base
 
     def users(self) -> Iterator[list[dict[str, Any]]]:
-        return self._pages("/users", "users", {})
+        return self.listing(("users",))
 
-    def children(self, module: str, project_id: str) -> Iterator[list[dict[str, Any]]]:
-        """Pages of every milestone, task list, task or issue of one project."""
+    def children(self, paths: Sequence[str], project_id: str) -> Iterator[list[dict[str, Any]]]:
+        """Pages of every record of one project listed at ``/projects/{id}/{path}`` (a
+        milestone, task list, task or issue): the first of ``paths`` the portal knows
+        (V3 "issues" were V2 "bugs")."""
+        return self._listed(f"/projects/{project_id}", paths)
+
+    def _listed(self, prefix: str, paths: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
         while True:
-            path = self._paths[module][0]
+            path = self._path(paths)
             try:
-                yield from self._pages(f"/projects/{project_id}/{path}", path, {})
+                yield from self._pages(f"{prefix}/{path}", path, {})
                 return
             except PortalError as exc:
-                if exc.code != UNKNOWN_PATH or len(self._paths[module]) == 1:
+                if exc.code != UNKNOWN_PATH or path == paths[-1]:
                     raise
                 # Only the first page can fail this way: nothing was yielded yet.
-                log.info("portal has no /%s; using /%s", path, self._paths[module][1])
-                self._paths[module] = self._paths[module][1:]
+                self._unknown_paths.add(path)
+                log.info("portal has no /%s; using /%s", path, self._path(paths))
+
+    def _path(self, paths: Sequence[str]) -> str:
+        """The first of ``paths`` not known to be unknown to the portal (else the last)."""
+        return next((p for p in paths[:-1] if p not in self._unknown_paths), paths[-1])
 
     def timelogs(
         self,
@@ -180,25 +187,21 @@ class PortalClient:
                     for entry in _group_logs(group)
                 ]
 
-    def exists(
-        self,
-        module: str,
-        record_id: str,
-        project_id: str | None = None,
-        log_type: str | None = None,
-    ) -> bool:
+    def exists(self, paths: Sequence[str], record_id: str, project_id: str | None = None) -> bool:
         """Whether the record is still in the portal (404 or 410: it was deleted).
 
-        A time log is read at ``/projects/{id}/logs/{log_id}?type=<log type>``.
+        Read at ``/{path}/{record_id}``, or under ``/projects/{project_id}`` for a
+        record of a project, with the path its listing answered at.
         """
-        params: dict[str, Any] = {}
-        if module == "projects":
-            path = f"/projects/{record_id}"
-        elif module == "timesheets":
-            path = f"/projects/{project_id}/logs/{record_id}"
-            params["type"] = log_type or "general"
-        else:
-            path = f"/projects/{project_id}/{self._paths[module][0]}/{record_id}"
+        prefix = "" if project_id is None else f"/projects/{project_id}"
+        return self._found(f"{prefix}/{self._path(paths)}/{record_id}", {})
+
+    def log_exists(self, project_id: str, log_id: str, log_type: str | None = None) -> bool:
+        """Whether the time log is still in the portal: one log is read at
+        ``/projects/{id}/logs/{log_id}?type=<log type>`` (not under /timelogs)."""
+        return self._found(f"/projects/{project_id}/logs/{log_id}", {"type": log_type or "general"})
+
+    def _found(self, path: str, params: dict[str, Any]) -> bool:
         try:
             self._get(path, params)
         except PortalError as exc:

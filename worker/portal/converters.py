@@ -1,9 +1,10 @@
 """Portal REST records → webhook events (the webhook contract), so a pull feeds the
 same consumer and rules as webhooks.
 
-Pure functions. Each takes one record as the REST API returns it (V3, with the
-documented V2 spellings accepted) and returns the event dict that a webhook for
-the same change would carry; ``event_adapter`` validates it afterwards.
+Pure functions, one per module (``convert_<module>``, named by the module's spec in
+``worker.sync``). Each takes one record as the REST API returns it (V3, with the
+documented V2 spellings accepted) and returns the event data that a webhook for
+the same change would carry; the pull validates the event afterwards.
 """
 
 from __future__ import annotations
@@ -13,7 +14,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["modified_at", "pull_event", "to_event_data"]
+__all__ = [
+    "Converter",
+    "convert_bug",
+    "convert_milestone",
+    "convert_project",
+    "convert_task",
+    "convert_tasklist",
+    "convert_timesheet",
+    "convert_user",
+    "modified_at",
+    "pull_event",
+    "to_event_data",
+]
+
+# One record as the REST API returns it (and what else it needs, as keywords) → the
+# contract's ``data``; each module's spec (``worker.sync``) names its converter.
+Converter = Callable[..., dict[str, Any]]
 
 PROJECT_STATUSES = frozenset({"active", "archived", "template"})
 MILESTONE_STATUSES = frozenset({"completed", "notcompleted"})
@@ -58,16 +75,16 @@ def pull_event(
 
 
 def to_event_data(
-    module: str, record: dict[str, Any], project_id: str | None = None, **extra: Any
+    convert: Converter, record: dict[str, Any], project_id: str | None = None, **extra: Any
 ) -> dict[str, Any]:
     """The part-A ``data`` of ``record`` (``project_id`` for children of a project)."""
-    data = CONVERTERS[module](record, **extra)
+    data = convert(record, **extra)
     if project_id is not None:
         data["project_id"] = project_id
     return _without_none(data)
 
 
-def _project(record: dict[str, Any], *, clients: list[dict[str, Any]]) -> dict[str, Any]:
+def convert_project(record: dict[str, Any], *, clients: list[dict[str, Any]]) -> dict[str, Any]:
     client = clients[0] if clients else None
     # V3 live exports carry the currency only under budget_info; V2 at the top.
     currency = _dict(record.get("budget_info")).get("currency") or record.get("currency_code")
@@ -113,7 +130,7 @@ def _client(
     )
 
 
-def _user(record: dict[str, Any]) -> dict[str, Any]:
+def convert_user(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": _person_id(record),
         "name": _full_name(record),
@@ -123,7 +140,7 @@ def _user(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _milestone(record: dict[str, Any]) -> dict[str, Any]:
+def convert_milestone(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": _str(record.get("id")),
         "name": record.get("name"),
@@ -133,7 +150,7 @@ def _milestone(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _tasklist(record: dict[str, Any]) -> dict[str, Any]:
+def convert_tasklist(record: dict[str, Any]) -> dict[str, Any]:
     milestone = _dict(record.get("milestone") or record.get("phase"))
     return {
         "id": _str(record.get("id")),
@@ -142,7 +159,7 @@ def _tasklist(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _task(record: dict[str, Any]) -> dict[str, Any]:
+def convert_task(record: dict[str, Any]) -> dict[str, Any]:
     tasklist = _dict(record.get("tasklist"))
     milestone = _dict(record.get("milestone"))
     # V3 owners_and_work.owners; V2 details.owners; some clients flatten to owners.
@@ -168,7 +185,7 @@ def _task(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _bug(record: dict[str, Any]) -> dict[str, Any]:
+def convert_bug(record: dict[str, Any]) -> dict[str, Any]:
     # V3 calls bugs issues, titled ``name``; V2 ``title``.
     return {
         "id": _str(record.get("id")),
@@ -179,7 +196,7 @@ def _bug(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _timesheet(record: dict[str, Any]) -> dict[str, Any]:
+def convert_timesheet(record: dict[str, Any]) -> dict[str, Any]:
     detail = _dict(record.get("module_detail"))
     kind = detail.get("type")
     # V3 names the log's task or issue in module_detail; V2 in task {id} / bug {id}.
@@ -212,17 +229,6 @@ def _timesheet(record: dict[str, Any]) -> dict[str, Any]:
         or record.get("log_name"),
         "notes": record.get("notes") or record.get("log_notes"),
     }
-
-
-CONVERTERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "projects": _project,
-    "users": _user,
-    "milestones": _milestone,
-    "tasklists": _tasklist,
-    "tasks": _task,
-    "bugs": _bug,
-    "timesheets": _timesheet,
-}
 
 
 def _minutes(record: dict[str, Any]) -> int | None:

@@ -1,11 +1,12 @@
-"""Pull sync: read the portal module by module and emit the SAME events as webhooks.
+"""Pull sync: run a sync run, emitting the SAME events as webhooks.
 
-One run reads projects (with their primary clients) → users → milestones and task
-lists → tasks → bugs → timesheets, page by page, and publishes each page as
+A run reads the portal module by module through ``worker.pull.reader`` (projects
+with their primary clients → users → milestones and task lists → tasks → bugs →
+timesheets, the registry's order), page by page, and publishes each page as
 ordinary change events (source ``pull``) into ``billsync.events``, where the one
-consumer applies them under the one set of rules. Event ids are deterministic
-(``pull:<module>:<id>:<version>``), so re-reading an unchanged record is a
-dedupe, and overlaps are harmless.
+consumer applies them under the one set of rules. The runner claims the run,
+publishes, saves progress (heartbeats, counts) and moves the watermarks; it owns
+the database and the broker, the reader the portal.
 
 Watermarks. Each module's watermark is the newest source modification a pull
 read and saw applied; a run reads from ``watermark - overlap``. A module's
@@ -16,21 +17,8 @@ on which projects are synced); the other modules are read while the worker
 applies them and settled together at the end. Webhooks never move watermarks: a lost webhook must
 not hide an older change from the next pull.
 
-The V3 API filters no listing by modification time, so projects, users,
-milestones, task lists, tasks and issues are read whole and filtered here against
-the watermark; children of a project that is new in the database are taken whatever
-the watermark, since their changes may predate it. Time logs are the exception:
-they are read in windows of at most six months, once per log type (task, issue,
-general), by modification date from the watermark, or by log date over
-``pull_history_days`` for a first read.
-
-Records that do not fit the contract are counted as ``invalid`` per module, with
-the fields that were missing or wrong (``invalid_fields``), in the run's history.
-
-Deletes. Listings cannot show deletions, so a run that is not the first compares
-the portal's ids with the live local records; each record missing from a listing
-is confirmed with a GET (404) before a ``deleted`` event is emitted, so a record
-that only moved between pages is never deleted.
+Deletes. A run that is not the first asks the reader which live local records the
+portal no longer has, and emits a ``deleted`` event for each.
 """
 
 from __future__ import annotations
@@ -38,16 +26,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
+from functools import partial
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import delete, null, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import Module, QueueMessage, event_adapter
+from schemas import Module, QueueMessage
 from worker.db import (
     Integration,
     IntegrationState,
@@ -58,37 +46,19 @@ from worker.db import (
     SyncRun,
     utcnow,
 )
-from worker.errors import BrokerUnavailable
-from worker.integrations import (
-    CANCELLED,
-    FAILED,
-    INITIAL,
-    RESUME,
-    SUCCEEDED,
-    CredentialKeyError,
-    claim,
-    finish,
-    heartbeat,
-    pull_source,
-)
+from worker.errors import BillsyncError, Conflict, NotFound, Unavailable
+from worker.integrations import RunKind, RunOutcome, claim, finish, heartbeat, pull_source
 from worker.messaging import Publisher
 from worker.portal import (
-    LOG_TYPES,
     AccessToken,
-    CredentialsIncomplete,
     PortalClient,
-    PortalError,
-    PortalHostRefused,
-    PortalUnavailable,
     access_token_for,
     api_base_url,
     budget_for,
-    modified_at,
-    pull_event,
-    to_event_data,
 )
+from worker.pull.reader import Gone, PortalReader, Pulled, module_counts
 from worker.settings import Settings
-from worker.sync import MODELS
+from worker.sync import MODULES, ModuleSpec, spec_for
 
 __all__ = [
     "ClientFactory",
@@ -96,13 +66,10 @@ __all__ = [
     "PullCancelled",
     "PullRunner",
     "PullStalled",
-    "time_windows",
 ]
 
 log = logging.getLogger(__name__)
 
-CHILDREN = (Module.MILESTONES, Module.TASKLISTS, Module.TASKS, Module.BUGS)
-WINDOW = timedelta(days=183)  # the portal's longest time-log window (six months)
 PUBLISH_BATCH = 500  # messages per confirm wait
 CHECKPOINT_SECONDS = 0.5  # how often progress is saved (and a pause noticed)
 WAIT_CHUNK = 1000  # event ids per "are they applied yet?" query
@@ -112,19 +79,11 @@ ClientFactory = Callable[[str, dict[str, Any]], PortalClient]
 ProgressListener = Callable[[int, dict[str, dict[str, Any]]], None]
 
 
-class PullCancelled(Exception):
+class PullCancelled(Conflict):
     """The integration was disabled or deleted while the pull ran."""
 
 
-class RecordOutsideContract(Exception):
-    """A portal record misses a field the contract needs, or has one it cannot take."""
-
-    def __init__(self, fields: list[str]) -> None:
-        super().__init__(", ".join(fields))
-        self.fields = fields
-
-
-class PullStalled(Exception):
+class PullStalled(Unavailable):
     """Emitted events stopped being applied (worker down, or events dead-lettered)."""
 
 
@@ -172,10 +131,10 @@ class PullRunner:
     def execute(self, run_id: int) -> str:
         """Pull for a claimed run; returns its outcome (also written to the history)."""
         target = self._target(run_id)
-        pull = _Pull(self, target)
-        outcome, error = SUCCEEDED, None
+        pull = _Run(self, target)
+        outcome, error = RunOutcome.SUCCEEDED, None
         try:
-            if target.kind == RESUME:
+            if target.kind == RunKind.RESUME:
                 self._republish_parked(target.integration_id)
             if target.source is not None:
                 # Decrypted here, inside the run: a changed key fails the run with its message.
@@ -184,20 +143,12 @@ class PullRunner:
                 with self._client_factory(target.portal_id, source) as client:
                     pull.run(client)
         except PullCancelled as exc:
-            outcome, error = CANCELLED, str(exc)
-        except (
-            PortalError,
-            PortalUnavailable,
-            PullStalled,
-            BrokerUnavailable,
-            CredentialKeyError,
-            CredentialsIncomplete,
-            PortalHostRefused,
-        ) as exc:
-            outcome, error = FAILED, f"{type(exc).__name__}: {exc}"
+            outcome, error = RunOutcome.CANCELLED, str(exc)
+        except BillsyncError as exc:  # raised on purpose: its message says it all
+            outcome, error = RunOutcome.FAILED, f"{type(exc).__name__}: {exc}"
         except Exception as exc:
             log.exception("sync run crashed", extra={"run_id": run_id})
-            outcome, error = FAILED, f"{type(exc).__name__}: {exc}"
+            outcome, error = RunOutcome.FAILED, f"{type(exc).__name__}: {exc}"
         with self._sessions.begin() as session:
             finish(session, run_id, outcome, pull.counts, error)
         log.info(
@@ -238,7 +189,7 @@ class PullRunner:
         with self._sessions() as session:
             run = session.get(SyncRun, run_id)
             if run is None:
-                raise LookupError(f"no sync run {run_id}")
+                raise NotFound(f"no sync run {run_id}")
             integration = session.get(Integration, run.integration_id)
             assert integration is not None
             cursors = session.scalars(
@@ -297,7 +248,7 @@ class PullRunner:
         with self._sessions() as session:
             if session.get_bind().dialect.name != "postgresql":
                 return
-            grown: list[Any] = [*MODELS.values(), SyncError, ProcessedEvent]
+            grown: list[Any] = [*(s.model for s in MODULES.values()), SyncError, ProcessedEvent]
             session.execute(text("ANALYZE " + ", ".join(m.__tablename__ for m in grown)))
             session.commit()
 
@@ -366,11 +317,11 @@ class PullRunner:
             cursor.last_sync_at = utcnow()
 
     def live_records(
-        self, integration_id: str, module: Module
+        self, integration_id: str, spec: ModuleSpec
     ) -> dict[tuple[str | None, str], datetime | None]:
-        """{(project source id, source id): version} of live local records of ``module``."""
-        table: Any = MODELS[module]
-        project = table.project_source_id if module in (*CHILDREN, Module.TIMESHEETS) else None
+        """{(project source id, source id): version} of live local records of the module."""
+        table: Any = spec.model
+        project = table.project_source_id if spec.per_project else None
         columns = [project if project is not None else null(), table.source_id]
         with self._sessions() as session:
             rows = session.execute(
@@ -380,9 +331,9 @@ class PullRunner:
             )
             return {(row[0], row[1]): row[2] for row in rows}
 
-    def log_types(self, integration_id: str) -> dict[str, str]:
+    def log_types(self, integration_id: str, spec: ModuleSpec) -> dict[str, str]:
         """{time log source id: its portal log type (task, issue, general)}."""
-        table: Any = MODELS[Module.TIMESHEETS]
+        table: Any = spec.model
         with self._sessions() as session:
             rows = session.execute(
                 select(table.source_id, table.task_source_id, table.bug_source_id).where(
@@ -391,8 +342,8 @@ class PullRunner:
             )
             return {row[0]: "task" if row[1] else "issue" if row[2] else "general" for row in rows}
 
-    def local_log_dates(self, integration_id: str, project_id: str) -> list[date]:
-        table: Any = MODELS[Module.TIMESHEETS]
+    def local_log_dates(self, integration_id: str, spec: ModuleSpec, project_id: str) -> list[date]:
+        table: Any = spec.model
         with self._sessions() as session:
             dates = session.scalars(
                 select(table.log_date).where(
@@ -408,8 +359,9 @@ class PullRunner:
         return self._settings
 
 
-class _Pull:
-    """The reading half of one run (``PullRunner`` owns the database and broker)."""
+class _Run:
+    """One run: reads through a ``PortalReader``, publishes what it read, settles the
+    watermarks, and emits the deletes the reader found."""
 
     def __init__(self, runner: PullRunner, target: _Target) -> None:
         self.runner = runner
@@ -417,39 +369,29 @@ class _Pull:
         self.settings = runner.settings
         self.counts: dict[str, dict[str, Any]] = {}
         self.projects_before = set(self._live_projects())
-        self.projects: list[str] = []
-        self.projects_known = False
-        self.new_projects: set[str] = set()
-        self.gone_projects: set[str] = set()
-        # Every (project, id) a whole listing returned, for finding deletes.
-        self.listed: dict[Module, set[tuple[str | None, str]]] = {}
-        self.whole: set[tuple[Module, str | None]] = set()
         self.outbox: list[QueueMessage] = []
         self.next_checkpoint = 0.0
-        # {module: [projects read, portal calls they took]}, to estimate what is left.
-        self.spent: dict[Module, list[int]] = {}
-        self.parents: dict[Module, set[str | None]] = {}  # projects with tasks, with issues
 
     def run(self, client: PortalClient) -> None:
-        self.client = client
+        self.reader = PortalReader(
+            client,
+            self.settings,
+            modules=self.target.modules,
+            watermarks=self.target.watermarks,
+            started=self.target.started,
+            counts=self.counts,
+        )
         unsettled: list[tuple[Module, list[str], datetime | None]] = []
-        for module in Module:
-            if module is Module.TIMESHEETS and "timesheets" not in self.target.modules:
-                continue
-            unsettled.append((module, *self._pull(module)))
-            if module is Module.PROJECTS:
+        for spec in self.reader.specs():
+            unsettled.append((spec.module, *self._pull(spec)))
+            if spec.module is Module.PROJECTS:
                 # Which projects are synced decides what else is read: wait for them.
                 self._settle(unsettled)
-                live = self._live_projects()
-                self.projects = sorted(live)
-                self.new_projects = live - self.projects_before
-                self.projects_known = True
+                self.reader.know_projects(self._live_projects(), self.projects_before)
         # The rest is read while the worker applies it; watermarks move once it is in.
         self._settle(unsettled)
-        if self.target.kind != INITIAL and self.settings.pull_detect_deletes:
+        if self.target.kind != RunKind.INITIAL and self.settings.pull_detect_deletes:
             self._find_deletes()
-
-    # -- reading -------------------------------------------------------------------
 
     def _settle(self, unsettled: list[tuple[Module, list[str], datetime | None]]) -> None:
         """Wait until the modules' events are applied, then advance their watermarks."""
@@ -458,31 +400,29 @@ class _Pull:
             self.runner.advance(self.target, module, newest)
         unsettled.clear()
 
-    def _pull(self, module: Module) -> tuple[list[str], datetime | None]:
-        """Read and publish ``module``; the event ids emitted and the newest version read."""
-        counts = self._counts(module)
+    def _pull(self, spec: ModuleSpec) -> tuple[list[str], datetime | None]:
+        """Read and publish the module; the event ids emitted and the newest version read."""
+        counts = module_counts(self.counts, spec.module)
         emitted: list[str] = []
         newest: datetime | None = None
-        for project_id, since, page in self._pages(module):
-            messages = []
-            for record in page:
-                counts["read"] += 1
-                self.listed.setdefault(module, set()).add((project_id, str(record.get("id"))))
-                version = modified_at(record) or self.target.started
-                if since is not None and version < since:
-                    continue
-                try:
-                    message = self._message(module, record, project_id, version)
-                except RecordOutsideContract as exc:
-                    self._count_invalid(module, exc.fields)
-                    continue
-                messages.append(message)
+        for page in self.reader.read(spec):
+            messages = [self._message(p) for p in page]
+            for message in messages:
+                version = message.event.modified_at
                 newest = version if newest is None or version > newest else newest
             self._send(messages)
             emitted.extend(m.event_id for m in messages)
             counts["emitted"] += len(messages)
         self._send([], flush=True)
         return emitted, newest
+
+    def _message(self, pulled: Pulled) -> QueueMessage:
+        return QueueMessage(
+            event_id=pulled.event_id,
+            integration_id=self.target.integration_id,
+            source="pull",
+            event=pulled.event,
+        )
 
     def _send(self, messages: list[QueueMessage], *, flush: bool = False) -> None:
         """Publish in batches of PUBLISH_BATCH (one confirm wait each); save progress
@@ -493,249 +433,38 @@ class _Pull:
             self.outbox = []
         now = time.monotonic()
         if flush or now >= self.next_checkpoint:
-            self._count_calls()
+            self.counts["portal"] = self.reader.portal_calls()
             self.runner.checkpoint(self.target, self.counts)
             self.next_checkpoint = now + CHECKPOINT_SECONDS
 
-    def _pages(self, module: Module) -> Iterator[tuple[str | None, datetime | None, list[Any]]]:
-        """(project id, since, page) for every page of ``module`` this run reads."""
-        since = self._since(module)
-        if module is Module.PROJECTS:
-            self.whole.add((module, None))
-            for page in self.client.projects():
-                yield None, since, page
-        elif module is Module.USERS:
-            for page in self.client.users():
-                yield None, since, page
-        else:
-            for project_id in self.projects:
-                if project_id in self.gone_projects:
-                    continue
-                own = None if project_id in self.new_projects else since
-                if module is Module.TIMESHEETS:
-                    pages = self._timelog_pages(project_id, own)
-                else:
-                    self.whole.add((module, project_id))
-                    pages = self.client.children(module.value, project_id)
-                calls = self.client.calls
-                try:
-                    for page in pages:
-                        yield project_id, own, page
-                    spent = self.spent.setdefault(module, [0, 0])
-                    spent[0] += 1
-                    spent[1] += self.client.calls - calls
-                except PortalError as exc:
-                    if exc.status != 404:
-                        raise
-                    # Deleted in the portal since we synced it (its webhook was lost):
-                    # the deletes pass below confirms and emits it.
-                    self.gone_projects.add(project_id)
-
-    def _timelog_pages(self, project_id: str, since: datetime | None) -> Iterator[list[Any]]:
-        today = datetime.now(UTC).date()
-        if since is None:
-            start = today - timedelta(days=self.settings.pull_history_days)
-            windows = time_windows(start, today)
-            self.whole.add((Module.TIMESHEETS, project_id))
-        else:
-            windows = time_windows(since.date(), today)
-        log_types = self._log_types(project_id)
-        for first, last in windows:
-            yield from self.client.timelogs(
-                project_id, first, last, by_modified_time=since is not None, log_types=log_types
-            )
-
-    def _log_types(self, project_id: str) -> list[str]:
-        """The log types worth asking for: task and issue logs only where the project
-        has tasks or issues (this run listed them whole). Each type is one call per
-        window, and many projects have no issues at all."""
-        if not self.parents:
-            for module in (Module.TASKS, Module.BUGS):
-                self.parents[module] = {p for p, _ in self.listed.get(module, set())}
-        types = [
-            log_type
-            for log_type, module in (("task", Module.TASKS), ("issue", Module.BUGS))
-            if project_id in self.parents[module]
-        ]
-        return [*types, "general"]
-
-    def _message(
-        self, module: Module, record: dict[str, Any], project_id: str | None, version: datetime
-    ) -> QueueMessage:
-        """The record as a queue message; RecordOutsideContract when it does not fit."""
-        extra: dict[str, Any] = {}
-        if module is Module.PROJECTS:
-            extra["clients"] = self.client.project_clients(str(record["id"]))
-        data = to_event_data(module.value, record, project_id, **extra)
-        try:
-            event = event_adapter.validate_python(pull_event(module.value, data, version))
-        except ValidationError as exc:
-            log.warning(
-                "portal record does not fit the contract; skipped",
-                extra={
-                    "fields": {"module": module.value, "record_id": data.get("id")},
-                    "error": str(exc),
-                },
-            )
-            raise RecordOutsideContract(_error_fields(exc)) from exc
-        return QueueMessage(
-            event_id=f"pull:{module.value}:{data['id']}:{_ms(version)}",
-            integration_id=self.target.integration_id,
-            source="pull",
-            event=event,
-        )
-
-    def _since(self, module: Module) -> datetime | None:
-        watermark = self.target.watermarks.get(module.value)
-        if watermark is None:
-            return None
-        return watermark - timedelta(seconds=self.settings.pull_overlap_seconds)
-
-    def _counts(self, module: Module) -> dict[str, Any]:
-        return self.counts.setdefault(
-            module.value, {"read": 0, "emitted": 0, "invalid": 0, "deleted": 0}
-        )
-
-    def _count_calls(self) -> None:
-        """Portal calls so far, whether the request budget is holding the pull back,
-        and the time the calls still to make take at the budget (``seconds_left``)."""
-        budget = self.client.budget
-        calls_left = self._calls_left()
-        seconds_left = None
-        if calls_left is not None and budget is not None:
-            seconds_left = round(budget.seconds_for(calls_left))
-        self.counts["portal"] = {
-            "calls": self.client.calls,
-            "calls_left": calls_left,
-            "throttled": bool(budget and budget.throttled),
-            "seconds_left": seconds_left,
-        }
-
-    def _calls_left(self) -> int | None:
-        """Calls the remaining (module, project) reads take: as many per project as the
-        ones read so far took, and at least one per log type and window for logs.
-        None until the projects to read are known."""
-        if not self.projects_known:
-            return None
-        modules = [*CHILDREN]
-        if "timesheets" in self.target.modules:
-            modules.append(Module.TIMESHEETS)
-        windows = len(
-            time_windows(
-                date.today() - timedelta(days=self.settings.pull_history_days), date.today()
-            )
-        )
-        left = 0.0
-        for module in modules:
-            done, spent = self.spent.get(module, [0, 0])
-            floor = len(LOG_TYPES) * windows if module is Module.TIMESHEETS else 1
-            per_project = spent / done if done else floor
-            left += max(len(self.projects) - done, 0) * per_project
-        return round(left)
-
-    def _count_invalid(self, module: Module, fields: list[str]) -> None:
-        """One more invalid record, and which fields made it so (for the history)."""
-        counts = self._counts(module)
-        counts["invalid"] += 1
-        by_field = counts.setdefault("invalid_fields", {})
-        for name in fields:
-            by_field[name] = by_field.get(name, 0) + 1
-
     def _live_projects(self) -> set[str]:
-        return {s for _, s in self.runner.live_records(self.target.integration_id, Module.PROJECTS)}
+        live = self.runner.live_records(self.target.integration_id, spec_for(Module.PROJECTS))
+        return {s for _, s in live}
 
     # -- deletes -------------------------------------------------------------------
 
     def _find_deletes(self) -> None:
         """Emit ``deleted`` for live local records the portal no longer has."""
+        integration_id = self.target.integration_id
         projects: set[str | None] = {None}
-        for module in (Module.PROJECTS, *CHILDREN, Module.TIMESHEETS):
-            if module is Module.TIMESHEETS and "timesheets" not in self.target.modules:
-                continue
+        for spec in self.reader.delete_checked():
             local = {
                 key: version
-                for key, version in self.runner.live_records(
-                    self.target.integration_id, module
-                ).items()
+                for key, version in self.runner.live_records(integration_id, spec).items()
                 if key[0] in projects  # a deleted project's invoiced logs stay as they are
             }
-            listed = self._portal_ids(module, local)
-            log_types = (
-                self.runner.log_types(self.target.integration_id)
-                if module is Module.TIMESHEETS
-                else {}
-            )
-            gone = [
-                (project_id, source_id, version)
-                for (project_id, source_id), version in local.items()
-                if (project_id, source_id) not in listed
-                and not self.client.exists(
-                    module.value, source_id, project_id, log_types.get(source_id)
-                )
-            ]
-            self._emit_deletes(module, gone)
-            if module is Module.PROJECTS:
+            log_types = self.runner.log_types(integration_id, spec) if spec.windowed else {}
+            log_dates = partial(self.runner.local_log_dates, integration_id, spec)
+            self._emit_deletes(spec, self.reader.gone(spec, local, log_types, log_dates))
+            if spec.module is Module.PROJECTS:
                 projects = set(self._live_projects())
 
-    def _portal_ids(
-        self, module: Module, local: dict[tuple[str | None, str], datetime | None]
-    ) -> set[tuple[str | None, str]]:
-        """Ids the portal lists for the projects that have live local records."""
-        listed = set(self.listed.get(module, set()))
-        for project_id in sorted({p for p, _ in local}, key=str):
-            if (module, project_id) in self.whole:
-                continue
-            if module is Module.PROJECTS:
-                pages: Iterator[list[Any]] = self.client.projects()
-            elif module is Module.TIMESHEETS:
-                assert project_id is not None
-                pages = self._timelogs_by_date(project_id, local)
-            else:
-                assert project_id is not None
-                pages = self.client.children(module.value, project_id)
-            listed.update((project_id, str(r["id"])) for page in pages for r in page)
-        return listed
-
-    def _timelogs_by_date(
-        self, project_id: str, local: dict[tuple[str | None, str], datetime | None]
-    ) -> Iterator[list[Any]]:
-        # Logs are listed by log date; cover the dates of the project's live local logs.
-        dates = self.runner.local_log_dates(self.target.integration_id, project_id)
-        if not dates:
-            return
-        for first, last in time_windows(min(dates), max(dates)):
-            yield from self.client.timelogs(project_id, first, last, by_modified_time=False)
-
-    def _emit_deletes(
-        self, module: Module, gone: list[tuple[str | None, str, datetime | None]]
-    ) -> None:
+    def _emit_deletes(self, spec: ModuleSpec, gone: list[Gone]) -> None:
         if not gone:
             return
-        now = utcnow()
-        messages = []
-        for project_id, source_id, version in gone:
-            # Deleted "now", but never before the version we hold (clocks differ).
-            at = max(now, version + timedelta(milliseconds=1)) if version else now
-            data = (
-                {"id": source_id}
-                if project_id is None
-                else {
-                    "id": source_id,
-                    "project_id": project_id,
-                }
-            )
-            messages.append(
-                QueueMessage(
-                    event_id=f"pull:{module.value}:{source_id}:deleted",
-                    integration_id=self.target.integration_id,
-                    source="pull",
-                    event=event_adapter.validate_python(
-                        pull_event(module.value, data, at, action="deleted")
-                    ),
-                )
-            )
+        messages = [self._message(p) for p in self.reader.deleted(spec, gone)]
         self.runner.publish(messages)
-        self._counts(module)["deleted"] += len(messages)
+        module_counts(self.counts, spec.module)["deleted"] += len(messages)
         self.runner.checkpoint(self.target, self.counts)
         self.runner.wait_committed(self.target, [m.event_id for m in messages], self.counts)
 
@@ -746,27 +475,3 @@ def _credential_key(source: dict[str, Any]) -> str:
     secret = credentials.get("refresh_token") or credentials.get("access_token") or ""
     text = f"{credentials.get('client_id', '')}:{secret}"
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _error_fields(exc: ValidationError) -> list[str]:
-    """The ``data`` field paths a validation error names (``owner.email``, ``minutes``)."""
-    fields = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        path = loc[loc.index("data") + 1 :] if "data" in loc else loc
-        fields.append(".".join(path) or "data")
-    return sorted(set(fields))
-
-
-def _ms(moment: datetime | None) -> int | None:
-    return None if moment is None else int(moment.timestamp() * 1000)
-
-
-def time_windows(first: date, last: date) -> list[tuple[date, date]]:
-    """[first, last] cut into windows the portal accepts (at most six months each)."""
-    windows = []
-    while first <= last:
-        end = min(first + WINDOW - timedelta(days=1), last)
-        windows.append((first, end))
-        first = end + timedelta(days=1)
-    return windows

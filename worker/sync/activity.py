@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func
@@ -18,10 +19,22 @@ from schemas import QueueMessage
 from worker.db import IntegrationActivity, utcnow
 from worker.sync.upsert import dialect_insert
 
-__all__ = ["APPLIED", "PARKED", "REFUSED", "SKIPPED", "record_activity"]
+__all__ = [
+    "EventOutcome",
+    "record_activity",
+]
 
-# Outcomes of an event in apply_batch (the others: "stale", "duplicate").
-APPLIED, REFUSED, PARKED, SKIPPED = "applied", "refused", "parked", "skipped"
+
+class EventOutcome(StrEnum):
+    """What became of one event: ``Outcome.status``, and the metrics' outcome label."""
+
+    APPLIED = "applied"
+    REFUSED = "refused"
+    PARKED = "parked"
+    SKIPPED = "skipped"
+    STALE = "stale"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"  # never apply_batch's: the consumer gave up on it
 
 
 @dataclass
@@ -39,16 +52,16 @@ def record_activity(
     tallies: dict[tuple[str, str], _Tally] = {}
     now = utcnow()
     for message, status in zip(messages, statuses, strict=True):
-        if status in (PARKED, SKIPPED):
+        if status in (EventOutcome.PARKED, EventOutcome.SKIPPED):
             continue
         tally = tallies.setdefault((message.integration_id, message.event.module.value), _Tally())
-        if status == APPLIED:
+        if status == EventOutcome.APPLIED:
             tally.applied += 1
             tally.last_applied_at = now
             tally.newest_applied_version = _later(
                 tally.newest_applied_version, message.event.modified_at
             )
-        elif status == REFUSED:
+        elif status == EventOutcome.REFUSED:
             tally.refused += 1
         if message.source == "webhook":
             tally.last_webhook_at = _later(tally.last_webhook_at, message.received_at)

@@ -6,7 +6,8 @@ For a batch, in a handful of set-based statements per module: skip events whose 
 was already processed; keep per record only the newest version in the batch; let
 the module's rules refuse what may not sync (into the error summary) and write the
 rest where it is newer than the stored version (deletes become tombstones). Modules
-go in dependency order, and records that were refused only because a dependency was
+go in the registry's order (``worker.sync.modules``, dependencies first), each written
+by its spec's writer, and records that were refused only because a dependency was
 missing are applied from their kept payload as soon as that dependency is written.
 The consumer commits, then acks.
 
@@ -30,57 +31,30 @@ What holds with any number of workers applying batches at once:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas import Module, QueueMessage, event_adapter
+from schemas import Module, QueueMessage
 from schemas.envelope import DeletedEvent
 from worker.db import Integration, IntegrationState, ParkedEvent, SyncError, utcnow
-from worker.sync.activity import APPLIED, PARKED, REFUSED, SKIPPED, record_activity
-from worker.sync.columns import MODELS, RELATIONS, RowContext
+from worker.sync.activity import EventOutcome, record_activity
+from worker.sync.columns import RowContext
 from worker.sync.error_summary import (
     open_waiting,
     record_refusals,
     resolve_records,
     resolve_unchanged,
 )
+from worker.sync.modules import MODULES, ModuleSpec
 from worker.sync.upsert import claim_events, insert_missing
-from worker.sync.writers.children import write_children
 from worker.sync.writers.common import BatchContext, Key, ModuleResult, backfill_links, record_key
 from worker.sync.writers.locks import DependencyLocks
-from worker.sync.writers.projects import link_clients, write_projects
-from worker.sync.writers.timesheets import write_timesheets
-from worker.sync.writers.users import write_users
 
 __all__ = ["Outcome", "apply_batch"]
-
-STALE = "stale"
-DUPLICATE = "duplicate"
-
-Writer = Callable[[BatchContext, Sequence[QueueMessage]], ModuleResult]
-
-WRITERS: dict[Module, Writer] = {
-    Module.PROJECTS: write_projects,
-    Module.USERS: write_users,
-    Module.MILESTONES: lambda b, m: write_children(b, Module.MILESTONES, m),
-    Module.TASKLISTS: lambda b, m: write_children(b, Module.TASKLISTS, m),
-    Module.TASKS: lambda b, m: write_children(b, Module.TASKS, m),
-    Module.BUGS: lambda b, m: write_children(b, Module.BUGS, m),
-    Module.TIMESHEETS: write_timesheets,
-}
-
-# Whose arrival can heal a refusal of the module (see rules.reasons.Reason.heals).
-DEPENDENCIES: dict[Module, tuple[Module, ...]] = {
-    Module.MILESTONES: (Module.PROJECTS,),
-    Module.TASKLISTS: (Module.PROJECTS,),
-    Module.TASKS: (Module.PROJECTS,),
-    Module.BUGS: (Module.PROJECTS,),
-    Module.TIMESHEETS: (Module.PROJECTS, Module.TASKS, Module.BUGS),
-}
 
 
 @dataclass(frozen=True)
@@ -99,9 +73,11 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
 
     Raises whatever the database raises; the caller rolls back and retries.
     """
+    # A snapshot: a module registered meanwhile (tests do) waits for the next batch.
+    specs = list(MODULES.values())
     live, paused = _integrations(session, {m.integration_id for m in messages})
-    batch = BatchContext(session, live)
-    status = [SKIPPED] * len(messages)
+    batch = BatchContext(session, live, tuple(s.model for s in specs if s.per_project))
+    status: list[str] = [EventOutcome.SKIPPED] * len(messages)
     _park(session, messages, paused, status)
     # Before the claim and every lookup, in one sorted go (see worker.sync.writers.locks).
     locks = DependencyLocks(session)
@@ -109,36 +85,37 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
     fresh = _claim(batch, messages, status)
 
     written: dict[Module, set[Key]] = {}
-    for module in Module:
+    for spec in specs:
+        module = spec.module
         indexes = [i for i in fresh if messages[i].event.module == module]
         winners = _newest_per_record(messages, indexes)
-        waiting = _waiting(batch, module, written)
+        waiting = _waiting(batch, spec, written)
         healing = _heal_unless_outdated(messages, winners, [m for m, _ in waiting.values()])
         if not winners and not healing:
             continue
-        if module is Module.PROJECTS:
-            link_clients(
+        if spec.on_outdated is not None:
+            spec.on_outdated(
                 batch, [messages[i] for i in indexes if winners.get(_key(messages[i])) != i]
             )
         locks.take(healing)  # healed records may be waited for in turn
         refusals_before = len(batch.refusals)
         batch_messages = [messages[i] for i in winners.values()] + healing
-        result = WRITERS[module](batch, batch_messages)
+        result = spec.writer(batch, spec, batch_messages)
         _settle_heal_attempts(batch, refusals_before, waiting)
         # A refused record changes what waits for it too (e.g. a project without a
         # primary customer turns "project missing" into "project without primary customer").
         written[module] = result.applied | result.refused
         _resolve_decided(batch, module, result, batch_messages)
-        _backfill(batch, module, result.applied)
+        _backfill(batch, specs, spec, result.applied)
         for index in indexes:
             key = _key(messages[index])
             won = winners.get(key) == index
             if won and key in result.refused:
-                status[index] = REFUSED
+                status[index] = EventOutcome.REFUSED
             elif won and key in result.applied:
-                status[index] = APPLIED
+                status[index] = EventOutcome.APPLIED
             else:
-                status[index] = STALE
+                status[index] = EventOutcome.STALE
     record_refusals(session, batch.refusals)
     record_activity(session, messages, status)
     return [
@@ -160,7 +137,7 @@ def _claim(batch: BatchContext, messages: Sequence[QueueMessage], status: list[s
             claimed.discard(key)  # a second copy in the same batch is a duplicate
             fresh.append(index)
         else:
-            status[index] = DUPLICATE
+            status[index] = EventOutcome.DUPLICATE
     return fresh
 
 
@@ -171,7 +148,7 @@ def _park(
     rows = []
     for index, message in enumerate(messages):
         if message.integration_id in paused:
-            status[index] = PARKED
+            status[index] = EventOutcome.PARKED
             rows.append(
                 {
                     "integration_id": message.integration_id,
@@ -242,21 +219,25 @@ def _heal_unless_outdated(
 
 
 def _waiting(
-    batch: BatchContext, module: Module, written: dict[Module, set[Key]]
+    batch: BatchContext, spec: ModuleSpec, written: dict[Module, set[Key]]
 ) -> dict[Key, tuple[QueueMessage, SyncError]]:
-    """Refused records of ``module`` whose missing dependency was handled in this batch."""
+    """Refused records of the module whose missing dependency was handled in this batch
+    (see rules.reasons.Reason.heals)."""
     arrived: dict[str, set[str]] = {}
-    for dependency in DEPENDENCIES.get(module, ()):
+    for dependency in spec.dependencies:
         for integration_id, source_id in written.get(dependency, ()):
             arrived.setdefault(integration_id, set()).add(source_id)
     healing: dict[Key, tuple[QueueMessage, SyncError]] = {}
     for integration_id, source_ids in arrived.items():
-        for error in open_waiting(batch.session, integration_id, module.value, source_ids):
+        for error in open_waiting(batch.session, integration_id, spec.module.value, source_ids):
             key = (integration_id, error.source_id)
             if key in healing or not error.last_payload:
                 continue
-            event = event_adapter.validate_python(error.last_payload)
-            message = QueueMessage(
+            event = spec.validate_event(error.last_payload)
+            # The event was just validated by its module's spec, and the rest is ours:
+            # validating the envelope again would also refuse a module of a spec
+            # registered outside schemas.Module (a test's).
+            message = QueueMessage.model_construct(
                 event_id=f"heal-{error.id}",
                 integration_id=integration_id,
                 event=event,
@@ -286,14 +267,18 @@ def _settle_heal_attempts(
     resolve_unchanged(batch.session, superseded)
 
 
-def _backfill(batch: BatchContext, module: Module, applied: set[Key]) -> None:
+def _backfill(
+    batch: BatchContext, specs: Sequence[ModuleSpec], written: ModuleSpec, applied: set[Key]
+) -> None:
     """Fill links to the records just written in rows that were written before them."""
     if not applied:
         return
-    for child, relations in RELATIONS.items():
-        for relation in relations:
-            if relation.target is MODELS[module] and child is Module.TIMESHEETS:
-                backfill_links(batch.session, relation, MODELS[child], applied)
+    for child in specs:
+        if not child.late_links:
+            continue
+        for relation in child.relations:
+            if relation.target is written.model:
+                backfill_links(batch.session, relation, child.model, applied)
 
 
 def _resolve_decided(

@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["STANDARD_FIELDS", "mapped_custom_fields"]
-
-# Standard fields always synced, per module (shown in the sync history).
-STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
-    "projects": (
-        "name",
-        "status",
-        "currency_code",
-        "billing_type",
-        "rate",
-        "budget_value",
-        "owner",
-        "primary_client",
-    ),
-    "tasks": ("name", "tasklist_id", "milestone_id", "status", "billing_type", "rate", "owners"),
-}
+__all__ = ["mapped_custom_fields"]
 
 
 def mapped_custom_fields(

@@ -7,6 +7,7 @@ from datetime import date
 from enum import Enum
 
 from schemas.payloads import TimesheetData
+from worker.db import BillingStatus
 from worker.sync.rules.reasons import (
     CONFLICT_INVOICED,
     MODULE_NOT_SELECTED,
@@ -21,8 +22,6 @@ from worker.sync.rules.reasons import (
 
 __all__ = [
     "CONFLICT_INVOICED",
-    "INVOICED",
-    "UNBILLED",
     "ProjectState",
     "TimesheetFacts",
     "billing_status",
@@ -30,9 +29,6 @@ __all__ = [
     "is_locked",
     "withdraws",
 ]
-
-INVOICED = "invoiced"
-UNBILLED = "unbilled"
 
 
 class ProjectState(Enum):
@@ -52,16 +48,16 @@ class TimesheetFacts:
     bug_synced: bool
 
 
-def billing_status(log_date: date, invoiced_before: date | None) -> str:
+def billing_status(log_date: date, invoiced_before: date | None) -> BillingStatus:
     """Logged before the "invoiced before" date → invoiced; on or after it → unbilled."""
     if invoiced_before is not None and log_date < invoiced_before:
-        return INVOICED
-    return UNBILLED
+        return BillingStatus.INVOICED
+    return BillingStatus.UNBILLED
 
 
 def is_locked(stored_billing_status: str | None) -> bool:
     """An invoiced time log does not change whatever the portal says."""
-    return stored_billing_status == INVOICED
+    return stored_billing_status == BillingStatus.INVOICED
 
 
 def withdraws(reason: Reason) -> bool:

@@ -1,4 +1,5 @@
-"""Milestones, task lists, tasks and bugs: written only under a synced project."""
+"""The generic writer of a module whose records belong to a project (milestones, task
+lists, tasks, bugs): written only under a synced project."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from schemas import Module, QueueMessage
+from schemas import QueueMessage
 from worker.db import Project
-from worker.sync.columns import MODELS, event_row
+from worker.sync.columns import RowShape, event_row
 from worker.sync.rules.reasons import RELATED_PROJECT_MISSING
 from worker.sync.writers.common import (
     BatchContext,
@@ -27,7 +28,7 @@ __all__ = ["write_children"]
 
 
 def write_children(
-    batch: BatchContext, module: Module, messages: Sequence[QueueMessage]
+    batch: BatchContext, shape: RowShape, messages: Sequence[QueueMessage]
 ) -> ModuleResult:
     """Refuse upserts whose project is not synced (``related_project_missing``); write the rest.
 
@@ -35,11 +36,11 @@ def write_children(
     project was deleted.
     """
     result = ModuleResult()
-    pairs = [(m, event_row(m.event, batch.integrations[m.integration_id])) for m in messages]
+    pairs = [(m, event_row(shape, m.event, batch.integrations[m.integration_id])) for m in messages]
     project_keys = [(r["integration_id"], r["project_source_id"]) for _, r in pairs]
     known_projects = ids_by_source(batch.session, Project, project_keys)
     live_projects = ids_by_source(batch.session, Project, project_keys, live_only=True)
-    stored = _stored_versions(batch, module, messages)
+    stored = _stored_versions(batch, shape, messages)
     rows = []
     for message, row in pairs:
         project_key = (row["integration_id"], row["project_source_id"])
@@ -54,17 +55,17 @@ def write_children(
             result.refused.add(record_key(message))
             continue
         rows.append(row)
-    resolve_relations(batch.session, module, rows)
-    result.applied = write_rows(batch.session, MODELS[module], rows)
+    resolve_relations(batch.session, shape.relations, rows)
+    result.applied = write_rows(batch.session, shape.model, rows)
     return result
 
 
 def _stored_versions(
-    batch: BatchContext, module: Module, messages: Sequence[QueueMessage]
+    batch: BatchContext, shape: RowShape, messages: Sequence[QueueMessage]
 ) -> dict[Key, tuple[Any, bool]]:
     """(version, deleted) of the stored records, so an outdated event is never refused:
     its refusal would stay open beside the newer version."""
-    table: Any = MODELS[module]
+    table: Any = shape.model
     columns = (table.integration_id, table.source_id, table.source_modified_at, table.deleted)
     keys = [record_key(m) for m in messages]
     found = batch.session.execute(

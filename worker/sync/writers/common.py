@@ -1,4 +1,8 @@
-"""What every module writer shares: the batch context, lookups and the generic write."""
+"""What every module writer shares: the batch context, lookups and the generic write.
+
+A writer is called with its module's spec (a ``RowShape``: model, relations, columns)
+and never looks modules up: the registry (``worker.sync.modules``) imports the writers.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from sqlalchemy.orm import Session
 from schemas import QueueMessage
 from schemas.envelope import DeletedEvent
 from worker.db import SyncedRecord
-from worker.sync.columns import RELATIONS, Relation, RowContext
+from worker.sync.columns import Relation, RowContext
 from worker.sync.error_summary import Refusal
 from worker.sync.rules.reasons import Reason
 from worker.sync.upsert import upsert_newer
@@ -35,10 +39,15 @@ Key = tuple[str, str]  # (integration_id, portal id)
 
 @dataclass
 class BatchContext:
-    """One batch's session, integration settings and the refusals gathered so far."""
+    """One batch's session, integration settings and the refusals gathered so far.
+
+    ``project_children`` are the tables of the modules whose records belong to a
+    project (withdrawn with it), in registry order.
+    """
 
     session: Session
     integrations: dict[str, RowContext]
+    project_children: tuple[type[SyncedRecord], ...]
     refusals: list[Refusal] = field(default_factory=list)
 
 
@@ -100,9 +109,11 @@ def ids_by_source(
     return {(i, s): row_id for i, s, row_id in session.execute(stmt)}
 
 
-def resolve_relations(session: Session, module: Any, rows: list[dict[str, Any]]) -> None:
+def resolve_relations(
+    session: Session, relations: Iterable[Relation], rows: list[dict[str, Any]]
+) -> None:
     """Fill each row's foreign keys from the portal ids it names (None if absent)."""
-    for relation in RELATIONS[module]:
+    for relation in relations:
         wanted = {
             (r["integration_id"], r[relation.source_column])
             for r in rows

@@ -10,11 +10,10 @@ from sqlalchemy import func, or_, select, tuple_, update
 from schemas import QueueMessage
 from schemas.envelope import ProjectEvent
 from schemas.payloads import PrimaryClient
-from worker.db import Bug, Customer, Milestone, Project, Task, Tasklist, Timesheet, utcnow
-from worker.sync.columns import RowContext, event_row
+from worker.db import BillingStatus, Customer, Project, Timesheet, utcnow
+from worker.sync.columns import RowContext, RowShape, event_row
 from worker.sync.rules.customers import CustomerDecision, CustomerView, decide_customer, pick_match
 from worker.sync.rules.reasons import NO_PRIMARY_CUSTOMER, Reason
-from worker.sync.rules.timesheets import UNBILLED
 from worker.sync.writers.common import (
     BatchContext,
     Key,
@@ -28,10 +27,10 @@ from worker.sync.writers.common import (
 
 __all__ = ["link_clients", "write_projects"]
 
-_CHILDREN = (Milestone, Tasklist, Task, Bug)
 
-
-def write_projects(batch: BatchContext, messages: Sequence[QueueMessage]) -> ModuleResult:
+def write_projects(
+    batch: BatchContext, shape: RowShape, messages: Sequence[QueueMessage]
+) -> ModuleResult:
     """Link each project's primary customer, refuse what may not sync, write the rest.
 
     A written delete withdraws the project's children and its unbilled time; invoiced
@@ -44,7 +43,7 @@ def write_projects(batch: BatchContext, messages: Sequence[QueueMessage]) -> Mod
     for message in messages:
         ctx = batch.integrations[message.integration_id]
         key = record_key(message)
-        row = event_row(message.event, ctx)
+        row = event_row(shape, message.event, ctx)
         version, deleted = stored.get(key, (None, False))
         if isinstance(message.event, ProjectEvent):
             client = message.event.data.primary_client
@@ -60,7 +59,7 @@ def write_projects(batch: BatchContext, messages: Sequence[QueueMessage]) -> Mod
             if row.get("crm_id") and version is None:
                 _adopt_local_project(batch, ctx, row["crm_id"], message.event.data.id)
         rows.append(row)
-    resolve_relations(session, "projects", rows)
+    resolve_relations(session, shape.relations, rows)
     result.applied = write_rows(session, Project, rows)
     deleted_keys = [(r["integration_id"], r["source_id"]) for r in rows if r["deleted"]]
     _withdraw_children([k for k in deleted_keys if k in result.applied], batch)
@@ -182,12 +181,12 @@ def _withdraw_children(deleted: list[Key], batch: BatchContext) -> None:
     if not deleted:
         return
     now = utcnow()
-    for model in (*_CHILDREN, Timesheet):
+    for model in batch.project_children:
         table: Any = model
         stmt = update(table).where(
             tuple_(table.integration_id, table.project_source_id).in_(deleted),
             table.deleted.is_(False),
         )
         if model is Timesheet:
-            stmt = stmt.where(table.billing_status == UNBILLED)
+            stmt = stmt.where(table.billing_status == BillingStatus.UNBILLED)
         batch.session.execute(stmt.values(deleted=True, updated_at=now))

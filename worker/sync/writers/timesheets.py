@@ -10,8 +10,8 @@ from sqlalchemy import select, tuple_
 
 from schemas import QueueMessage
 from schemas.envelope import TimesheetEvent
-from worker.db import Bug, Project, ProjectStaff, SyncError, Task, Timesheet
-from worker.sync.columns import event_row
+from worker.db import BillingStatus, Bug, Project, ProjectStaff, SyncError, Task, Timesheet
+from worker.sync.columns import RowShape, event_row
 from worker.sync.rules.reasons import (
     CONFLICT_INVOICED,
     NO_PRIMARY_CUSTOMER,
@@ -22,7 +22,6 @@ from worker.sync.rules.reasons import (
     Reason,
 )
 from worker.sync.rules.timesheets import (
-    INVOICED,
     ProjectState,
     TimesheetFacts,
     decide_timesheet,
@@ -54,7 +53,9 @@ class _Stored:
     payload: dict[str, Any] | None
 
 
-def write_timesheets(batch: BatchContext, messages: Sequence[QueueMessage]) -> ModuleResult:
+def write_timesheets(
+    batch: BatchContext, shape: RowShape, messages: Sequence[QueueMessage]
+) -> ModuleResult:
     """Apply the timesheet rules; a refused update withdraws the log if it was unbilled."""
     result = ModuleResult()
     stored = _stored(batch, messages)
@@ -62,7 +63,7 @@ def write_timesheets(batch: BatchContext, messages: Sequence[QueueMessage]) -> M
     rows = []
     for message in messages:
         key = record_key(message)
-        row = event_row(message.event, batch.integrations[message.integration_id])
+        row = event_row(shape, message.event, batch.integrations[message.integration_id])
         current = stored.get(key)
         if current is not None and not is_newer(message, current.version, current.deleted):
             rows.append(row)  # stale: the upsert leaves the stored version alone
@@ -84,11 +85,14 @@ def write_timesheets(batch: BatchContext, messages: Sequence[QueueMessage]) -> M
                 if not withdraws(reason):
                     continue
                 row = {**row, "deleted": True}  # withdrawn: no longer billable here
-            elif facts.project is ProjectState.DELETED and row["billing_status"] != INVOICED:
+            elif (
+                facts.project is ProjectState.DELETED
+                and row["billing_status"] != BillingStatus.INVOICED
+            ):
                 row = {**row, "deleted": True}
         rows.append(row)
     _link_owners(batch, messages, rows)
-    resolve_relations(batch.session, "timesheets", rows)
+    resolve_relations(batch.session, shape.relations, rows)
     written = write_rows(batch.session, Timesheet, rows, keep_on_update=("billing_status",))
     result.applied = written - result.refused
     _add_project_staff(batch, [r for r in rows if not r["deleted"] and _key(r) in result.applied])

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from schemas import QueueMessage
 from schemas.payloads import TimesheetOwner
 from worker.db import InvoiceUser, StaffUser, utcnow
-from worker.sync.columns import RowContext, event_row
+from worker.sync.columns import RowContext, RowShape, event_row
 from worker.sync.rules.staff import PROJECT_STAFF, normalize_email, staff_kind
 from worker.sync.upsert import insert_missing
 from worker.sync.writers.common import BatchContext, Key, ModuleResult, ids_by_source, write_rows
@@ -35,15 +35,17 @@ def invoice_user_emails(
     return set(session.scalars(stmt))
 
 
-def write_users(batch: BatchContext, messages: Sequence[QueueMessage]) -> ModuleResult:
-    rows = [event_row(m.event, batch.integrations[m.integration_id]) for m in messages]
+def write_users(
+    batch: BatchContext, shape: RowShape, messages: Sequence[QueueMessage]
+) -> ModuleResult:
+    rows = [event_row(shape, m.event, batch.integrations[m.integration_id]) for m in messages]
     known = invoice_user_emails(
         batch.session, {r["organization_id"] for r in rows}, (r.get("email") for r in rows)
     )
     for row in rows:
         if not row["deleted"]:
             row["kind"] = staff_kind(row["email"], known)
-    return ModuleResult(applied=write_rows(batch.session, StaffUser, rows))
+    return ModuleResult(applied=write_rows(batch.session, shape.model, rows))
 
 
 def ensure_staff(
