@@ -11,6 +11,13 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.envelope import WebhookEvent
+from schemas.headers import (
+    ACTION_HEADER,
+    EVENT_ID_HEADER,
+    INTEGRATION_ID_HEADER,
+    MODULE_HEADER,
+    SOURCE_HEADER,
+)
 
 __all__ = ["QueueMessage", "queue_message_adapter", "routing_key"]
 
@@ -31,11 +38,11 @@ class QueueMessage(BaseModel):
     def headers(self) -> dict[str, str]:
         """AMQP headers that let tools route and filter without parsing the body."""
         return {
-            "event-id": self.event_id,
-            "integration-id": self.integration_id,
-            "module": self.event.module.value,
-            "action": self.event.action.value,
-            "source": self.source,
+            EVENT_ID_HEADER: self.event_id,
+            INTEGRATION_ID_HEADER: self.integration_id,
+            MODULE_HEADER: self.event.module.value,
+            ACTION_HEADER: self.event.action.value,
+            SOURCE_HEADER: self.source,
         }
 
 

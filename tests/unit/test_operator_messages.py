@@ -10,19 +10,17 @@ from click.testing import CliRunner, Result
 from pydantic import ValidationError
 
 from schemas import event_adapter, events_adapter
-from webhook_gateway.errors import validation_details
-from worker.billing.invoices import STAFF_HOURS, TASK_HOURS, RateMissing, _Pricing
+from tests.events import event
+from webhook_gateway.billing import rate_missing_message
+from webhook_gateway.errors import ApiError, validation_details
+from webhook_gateway.lifecycle import _conflicts as lifecycle_refusals
+from worker.billing.pricing import STAFF_HOURS, TASK_HOURS, Pricing, RateMissing
 from worker.cli import cli
 from worker.db import Organization, Project, StaffUser, Task, Timesheet
 from worker.db.tenancy import BlankName
+from worker.integrations import SourceMissing
 
-EVENT = {
-    "event_id": "e-1",
-    "module": "nosuch",
-    "action": "created",
-    "modified_at": "2026-11-24T10:15:00Z",
-    "data": {"id": "P1"},
-}
+EVENT = event("nosuch", {"id": "P1"}, action="created", at="2026-11-24T10:15:00Z", event_id="e-1")
 
 
 def billsync(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -95,16 +93,25 @@ def test_an_unknown_module_in_an_array_is_reported_at_that_events_module() -> No
 PROJECT = Project(id=7, name="Website redesign", rate=None, invoice_rate=None)
 
 
+def _rate_missing(
+    billing_type: str,
+    tasks: dict[int, Task] | None = None,
+    staff: dict[int, StaffUser] | None = None,
+) -> RateMissing:
+    """The RateMissing for a log of task 3 by staff user 5 on PROJECT."""
+    pricing = Pricing(PROJECT, billing_type, tasks or {}, {}, staff or {})
+    with pytest.raises(RateMissing) as raised:
+        pricing.rate(Timesheet(id=1, task_id=3, staff_id=5))
+    return raised.value
+
+
 def _missing_rate(
     billing_type: str,
     tasks: dict[int, Task] | None = None,
     staff: dict[int, StaffUser] | None = None,
 ) -> str:
-    """The RateMissing message for a log of task 3 by staff user 5 on PROJECT."""
-    pricing = _Pricing(PROJECT, billing_type, tasks or {}, {}, staff or {})
-    with pytest.raises(RateMissing) as raised:
-        pricing.rate(Timesheet(id=1, task_id=3, staff_id=5))
-    return str(raised.value)
+    """The API's message for a log of task 3 by staff user 5 on PROJECT."""
+    return rate_missing_message(_rate_missing(billing_type, tasks, staff))
 
 
 def test_a_missing_project_rate_is_a_sentence_naming_the_project() -> None:
@@ -131,3 +138,42 @@ def test_a_missing_staff_rate_names_the_staff_user_and_the_project() -> None:
         "No rate for staff user “Asha Rao” (id 5) on project “Website redesign” (id 7): "
         "set one with PATCH /api/v1/staff/5 to bill this time."
     )
+
+
+def test_the_domain_says_where_a_rate_is_missing_without_an_api_route() -> None:
+    """The CLI shows it as is; the gateway words the fix as API calls (above)."""
+    task = Task(id=3, name="Wireframes", rate=None, invoice_rate=None)
+
+    missing = _rate_missing(TASK_HOURS, tasks={3: task})
+
+    assert missing.holders == (("task", 3), ("project", 7))
+    assert str(missing) == (
+        "No rate for task “Wireframes” (id 3) of project “Website redesign” (id 7), nor for "
+        "the project: set one for task 3 or project 7 to bill this time."
+    )
+
+
+def test_a_staff_user_not_synced_yet_has_nowhere_to_set_a_rate() -> None:
+    missing = _rate_missing(STAFF_HOURS)
+
+    assert missing.holders == ()
+    assert (
+        rate_missing_message(missing)
+        == str(missing)
+        == (
+            "No rate for the staff user who logged time on project “Website redesign” (id 7): "
+            "they are not synced yet; sync the portal's users, then set their rate."
+        )
+    )
+
+
+def test_an_integration_without_a_pull_source_is_told_how_to_give_it_one() -> None:
+    with pytest.raises(ApiError) as raised, lifecycle_refusals():
+        raise SourceMissing("i-1")
+
+    assert (raised.value.status, raised.value.code) == (409, "no_pull_source")
+    assert raised.value.message == (
+        "integration i-1 has no pull source; set one with "
+        "PATCH /api/v1/integrations/<id> {'source': …}"
+    )
+    assert "PATCH" not in str(SourceMissing("i-1"))

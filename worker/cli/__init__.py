@@ -20,10 +20,8 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.billing import NothingToInvoice, RateMissing
 from worker.db import SchemaUnversioned, make_engine, make_sessionmaker, upgrade_schema
-from worker.errors import Conflict, NotFound
-from worker.integrations import SourceMissing
+from worker.errors import ConfigurationError, Conflict, NotFound
 from worker.settings import ENV_PREFIX, Settings, unknown_variables
 
 __all__ = ["PositiveDecimal", "cli", "main"]
@@ -71,7 +69,7 @@ def cli(ctx: click.Context) -> None:
         raise InvalidConfiguration(exc) from exc
 
 
-class InvalidConfiguration(click.ClickException):
+class InvalidConfiguration(click.ClickException, ConfigurationError):
     """Settings that do not validate: one line per variable, exit 2 like a usage error."""
 
     exit_code = 2
@@ -95,7 +93,7 @@ def _setting_problem(problem: Any) -> str:
 def operator_errors() -> Iterator[None]:
     try:
         yield
-    except (Conflict, SourceMissing, NotFound, NothingToInvoice, RateMissing) as exc:
+    except (NotFound, Conflict) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

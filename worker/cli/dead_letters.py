@@ -23,6 +23,7 @@ from worker.messaging import (
     Publisher,
     build_topology,
     count,
+    dead_letter_detail,
     dead_letter_view,
     delete_matching,
     edit,
@@ -80,7 +81,7 @@ def dlq_list(ctx: click.Context, /, limit: int, **options: Any) -> None:
     sessions = ready_sessions(settings_of(ctx))
     with sessions() as session:
         for row in find(session, flt, limit=limit):
-            click.echo(json.dumps(dead_letter_view(row)))
+            click.echo(json.dumps(dead_letter_view(row).model_dump(mode="json")))
         click.echo(f"{count(session, flt)} matching", err=True)
 
 
@@ -94,7 +95,7 @@ def dlq_show(ctx: click.Context, dead_letter_id: int) -> None:
         row = session.get(DeadLetter, dead_letter_id)
         if row is None:
             raise click.ClickException(f"no dead letter {dead_letter_id}")
-        click.echo(json.dumps(dead_letter_view(row, whole=True), indent=2))
+        click.echo(json.dumps(dead_letter_detail(row).model_dump(mode="json"), indent=2))
 
 
 @dlq.command("replay")
@@ -206,7 +207,7 @@ def dlq_edit(
             edit(session, row, event, by, event_id=event_id, integration_id=integration_id)
         except (InvalidEdit, IntegrationUnknown) as exc:
             raise click.ClickException(str(exc)) from exc
-        click.echo(json.dumps(dead_letter_view(row)))
+        click.echo(json.dumps(dead_letter_view(row).model_dump(mode="json")))
 
 
 def _selected(options: dict[str, Any], everything: bool) -> DeadLetterFilter:

@@ -17,8 +17,7 @@ from worker.cli.runtime import (
 )
 from worker.db import Integration, SyncRun
 from worker.integrations import (
-    PENDING,
-    SUCCEEDED,
+    RunOutcome,
     claim,
     delete_integration,
     disable,
@@ -58,18 +57,18 @@ def integration_sync(ctx: click.Context, integration_id: str, background: bool) 
     with sessions.begin() as session, operator_errors():
         run = request_sync(session, _integration(session, integration_id))
         run_id, outcome = run.id, run.outcome
-        if not background and outcome == PENDING:
+        if not background and outcome == RunOutcome.PENDING:
             claim(session, run_id)  # in the same transaction: no worker takes it meanwhile
-    if background or outcome != PENDING:
+    if background or outcome != RunOutcome.PENDING:
         click.echo(json.dumps({"run_id": run_id, "outcome": outcome}))
         return
     configure_logging(settings.log_level)
     with sync_progress() as show:
         final = build_runner(settings, sessions, on_progress=show).execute(run_id)
     with sessions() as session:
-        view = run_view(session.get_one(SyncRun, run_id))
+        view = run_view(session.get_one(SyncRun, run_id)).model_dump(mode="json")
     click.echo(json.dumps(view, indent=2))
-    if final != SUCCEEDED:
+    if final != RunOutcome.SUCCEEDED:
         sys.exit(1)
 
 
@@ -107,7 +106,7 @@ def integration_status(ctx: click.Context, integration_id: str) -> None:
     sessions = ready_sessions(settings_of(ctx))
     with sessions() as session, operator_errors():
         report = status(session, _integration(session, integration_id))
-        click.echo(json.dumps(report.view(), indent=2))
+        click.echo(json.dumps(report.view().model_dump(mode="json"), indent=2))
 
 
 @integration.command("history")
@@ -119,7 +118,7 @@ def integration_history(ctx: click.Context, integration_id: str, limit: int) -> 
     sessions = ready_sessions(settings_of(ctx))
     with sessions() as session, operator_errors():
         for run in history(session, _integration(session, integration_id), limit):
-            click.echo(json.dumps(run_view(run)))
+            click.echo(json.dumps(run_view(run).model_dump(mode="json")))
 
 
 def _integration(session: Session, integration_id: str) -> Integration:

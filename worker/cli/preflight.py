@@ -10,16 +10,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from worker.errors import ConfigurationError
+
 __all__ = ["DataDirInUse", "PortInUse", "ensure_port_free", "exclusive_data_dir"]
 
 LOCK_FILE = "billsync.lock"
 
 
-class PortInUse(Exception):
+class PortInUse(ConfigurationError):
     """Something already listens where this process would."""
 
 
-class DataDirInUse(Exception):
+class DataDirInUse(ConfigurationError):
     """Another ``billsync run`` holds the data directory."""
 
 

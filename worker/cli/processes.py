@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from schemas.headers import WEBHOOK_TOKEN_HEADER
 from worker.accounts import create_organization
 from worker.cli import cli, ready_sessions, redacted, settings_of, stop_on_signals
 from worker.cli.logs import configure_logging
-from worker.cli.preflight import DataDirInUse, PortInUse, ensure_port_free, exclusive_data_dir
+from worker.cli.preflight import ensure_port_free, exclusive_data_dir
 from worker.cli.runtime import (
     ConsumerThread,
     build_archiver,
@@ -29,12 +30,12 @@ from worker.cli.runtime import (
 )
 from worker.db import (
     SchemaNotCurrent,
-    SchemaUnversioned,
     make_engine,
     make_sessionmaker,
     require_current,
     upgrade_schema,
 )
+from worker.errors import ConfigurationError
 from worker.messaging import recover_in_flight, serve_worker_metrics
 from worker.metrics import mark_worker_dead, shared_across_processes
 from worker.settings import Settings
@@ -94,12 +95,9 @@ def refused_at_start() -> Iterator[None]:
     """What stops a process from starting, as a message and exit 1, not a traceback."""
     try:
         yield
-    except (
-        PortInUse,
-        DataDirInUse,
-        SchemaNotCurrent,
-        SchemaUnversioned,
-    ) as exc:
+    except click.ClickException:
+        raise  # InvalidConfiguration is a ConfigurationError too, with its own exit code
+    except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -329,7 +327,7 @@ def webhook_send(
         headers["webhook-timestamp"] = str(int(timestamp.timestamp()))
         headers["webhook-signature"] = signer.sign(msg_id, timestamp, body.decode())
     if webhook_token:
-        headers["X-Billsync-Token"] = webhook_token
+        headers[WEBHOOK_TOKEN_HEADER] = webhook_token
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:

@@ -7,6 +7,7 @@ from worker.db.billing import (
     Invoice,
     InvoiceLine,
     InvoiceLineTimesheet,
+    InvoiceStatus,
     Quote,
     RecurringInvoice,
     RecurringRun,
@@ -35,6 +36,7 @@ from worker.db.sync_models import (
     SyncRun,
 )
 from worker.db.synced import (
+    BillingStatus,
     Bug,
     Customer,
     Milestone,
@@ -58,6 +60,7 @@ __all__ = [
     "head_revision",
     "ApiToken",
     "Base",
+    "BillingStatus",
     "Bug",
     "Customer",
     "DeadLetter",
@@ -70,6 +73,7 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "InvoiceLineTimesheet",
+    "InvoiceStatus",
     "InvoiceUser",
     "Milestone",
     "Organization",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
@@ -20,12 +21,20 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "InvoiceLineTimesheet",
+    "InvoiceStatus",
     "Quote",
     "RecurringInvoice",
     "RecurringRun",
 ]
 
 Money = Numeric(18, 4)
+
+
+class InvoiceStatus(StrEnum):
+    """``Invoice.status``: issued when created, void once voided (its time released)."""
+
+    ISSUED = "issued"
+    VOID = "void"
 
 
 class Invoice(Base):
@@ -37,7 +46,7 @@ class Invoice(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     number: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="issued")  # issued | void
+    status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.ISSUED)
     currency_code: Mapped[str] = mapped_column(String(3))
     billing_type: Mapped[str] = mapped_column(String(32))
     grouping: Mapped[str] = mapped_column(String(32))

@@ -29,6 +29,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from worker.db import Base
+from worker.errors import ConfigurationError
 
 __all__ = [
     "SchemaNotCurrent",
@@ -49,11 +50,11 @@ VERSION_TABLE = "alembic_version"
 _UPGRADE_LOCK = 0x62696C6C73796E63  # "billsync"
 
 
-class SchemaNotCurrent(Exception):
+class SchemaNotCurrent(ConfigurationError):
     """The database's schema is not the one this billsync needs (behind or ahead)."""
 
 
-class SchemaUnversioned(Exception):
+class SchemaUnversioned(ConfigurationError):
     """The database holds billsync's tables but no schema version: a migration of an
     older billsync was interrupted, and what it left cannot be told apart from data."""
 

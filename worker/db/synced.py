@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from worker.db.base import Base, utcnow
 
 __all__ = [
+    "BillingStatus",
     "Bug",
     "Customer",
     "Milestone",
@@ -150,6 +152,13 @@ class ProjectStaff(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
 
 
+class BillingStatus(StrEnum):
+    """Whether a time log's time is billed yet (``Timesheet.billing_status``)."""
+
+    UNBILLED = "unbilled"
+    INVOICED = "invoiced"
+
+
 class Timesheet(_ProjectChild, SyncedRecord, Base):
     """A time log: task log, bug log, or general (project-level) log."""
 
@@ -165,7 +174,7 @@ class Timesheet(_ProjectChild, SyncedRecord, Base):
     minutes: Mapped[int] = mapped_column(default=0)
     bill_status: Mapped[str | None] = mapped_column(String(16))
     approval_status: Mapped[str | None] = mapped_column(String(16))
-    billing_status: Mapped[str] = mapped_column(String(16), default="unbilled")
+    billing_status: Mapped[str] = mapped_column(String(16), default=BillingStatus.UNBILLED)
     name: Mapped[str | None]
     notes: Mapped[str | None] = mapped_column(Text)
 

@@ -8,11 +8,12 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from worker.db.base import Base, utcnow
+from worker.errors import Refused
 
 __all__ = ["ApiToken", "BlankName", "InvoiceUser", "Organization", "StatusSession"]
 
 
-class BlankName(ValueError):
+class BlankName(Refused):
     """A name that is empty or only white space: nobody could tell the record apart."""
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from schemas.api import PullSource
-from worker.errors import BillsyncError
+from worker.errors import ConfigurationError
 from worker.portal import check_source_hosts
 from worker.settings import Settings
 
@@ -67,7 +67,7 @@ _MAKE_ONE = (
 )
 
 
-class CredentialKeyError(BillsyncError):
+class CredentialKeyError(ConfigurationError):
     """The credential key is missing, malformed, or not the one that sealed the data."""
 
 
@@ -122,7 +122,7 @@ def open_credentials(sealed: str, settings: Settings) -> dict[str, str]:
             "the stored portal credentials do not decrypt: the credential key changed "
             "(BILLSYNC_CREDENTIAL_KEY, or DATA_DIR/credential.key in embedded mode). "
             "Restore the previous key (a comma-separated list may hold old and new), "
-            "or give the integration its source credentials again (PATCH source)."
+            "or give the integration its source credentials again."
         ) from None
     credentials: dict[str, str] = json.loads(plain)
     return credentials

@@ -47,14 +47,14 @@ from schemas.api import (
     WebhookTemplate,
     WebhookTemplateField,
 )
+from schemas.headers import WEBHOOK_TOKEN_HEADER
 from worker.db import Integration
 
-__all__ = ["TOKEN_HEADER", "TOKEN_PARAMETER", "TOKEN_PLACEHOLDER", "webhook_setup"]
+__all__ = ["TOKEN_PARAMETER", "TOKEN_PLACEHOLDER", "webhook_setup"]
 
 Action = Literal["created", "updated", "deleted"]
 
 TOKEN_PARAMETER = "token"
-TOKEN_HEADER = "X-Billsync-Token"
 # The token is shown once, at connect, and only its SHA-256 is stored: never here.
 TOKEN_PLACEHOLDER = "<your webhook token>"
 NOT_CONFIRMED = "not confirmed"
@@ -376,7 +376,7 @@ def webhook_setup(integration: Integration, base_url: str) -> WebhookSetup:
         integration_id=integration.id,
         verification="token" if token_mode else "signature",
         token_parameter=TOKEN_PARAMETER if token_mode else None,
-        token_header=TOKEN_HEADER if token_mode else None,
+        token_header=WEBHOOK_TOKEN_HEADER if token_mode else None,
         warning=_warning(integration, token_mode),
         notes=list(NOTES),
         modules=modules,

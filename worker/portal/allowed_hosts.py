@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from worker.errors import BillsyncError
+from worker.errors import Refused
 from worker.portal.auth import DATA_CENTRES
 from worker.settings import Settings
 
@@ -41,7 +41,7 @@ _ZOHO_HOSTS: dict[Role, frozenset[str]] = {
 }
 
 
-class PortalHostRefused(BillsyncError):
+class PortalHostRefused(Refused):
     """A pull source names a host its credentials may not be sent to."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from worker.errors import ConfigurationError, Refused
 from worker.portal.errors import PortalAuthFailed, PortalUnavailable
 
 __all__ = [
@@ -116,7 +117,7 @@ DATA_CENTRES: dict[str, Hosts] = {
 }
 
 
-class UnknownDataCentre(ValueError):
+class UnknownDataCentre(Refused):
     """A data-centre code billsync does not know; the message lists the known ones."""
 
     def __init__(self, dc: str) -> None:
@@ -228,7 +229,7 @@ class GrantResult:
         return f"GrantResult(expires_in={self.expires_in}, api_domain={self.api_domain!r})"
 
 
-class GrantExchangeFailed(Exception):
+class GrantExchangeFailed(ConfigurationError):
     """Zoho refused to exchange a grant code; ``code`` is Zoho's error code."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -302,7 +303,7 @@ def exchange_grant_code(
 # -- from a pull source ---------------------------------------------------------------
 
 
-class CredentialsIncomplete(ValueError):
+class CredentialsIncomplete(ConfigurationError):
     """A pull source's credentials are neither an access token nor a refresh set."""
 
 

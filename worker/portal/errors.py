@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from worker.errors import PermanentError, Unavailable
+
 __all__ = ["PortalAuthFailed", "PortalError", "PortalUnavailable"]
 
 
-class PortalError(Exception):
+class PortalError(PermanentError):
     """The portal answered with an error billsync cannot retry its way out of."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -18,5 +20,5 @@ class PortalAuthFailed(PortalError):
     """401/403, or an OAuth refresh refused: the integration's credentials are wrong or expired."""
 
 
-class PortalUnavailable(Exception):
+class PortalUnavailable(Unavailable):
     """The portal kept failing (429/5xx/network) after every retry."""
