@@ -35,6 +35,7 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
+from tests.events import Event, event
 from tests.fake_portal_shapes import iso, log_type, render_legacy, render_v3
 
 __all__ = ["FakePortal", "control_blueprint", "flask_deliver", "http_deliver"]
@@ -578,14 +579,14 @@ def http_deliver(url: str) -> Deliver:
 # -- rendering and request helpers ----------------------------------------------------
 
 
-def _envelope(module: str, action: str, at: datetime, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "event_id": f"evt_{uuid.uuid4().hex}",
-        "module": module,
-        "action": action,
-        "modified_at": iso(at),
-        "data": copy.deepcopy(data),
-    }
+def _envelope(module: str, action: str, at: datetime, data: dict[str, Any]) -> Event:
+    return event(
+        module,
+        copy.deepcopy(data),
+        action=action,
+        at=iso(at),
+        event_id=f"evt_{uuid.uuid4().hex}",
+    )
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

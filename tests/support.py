@@ -1,11 +1,13 @@
-"""Test helpers: signing webhooks, reading the broker from outside with pika."""
+"""Test helpers: signing webhooks, reading the broker from outside with pika, recording
+what a consumer applied."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,8 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
+from schemas import QueueMessage
+from tests.events import Event, webhook_body
 from worker.cli.runtime import ConsumerThread
 from worker.db import Integration, Organization
+from worker.messaging import Hooks
+from worker.sync import Outcome
 
 APPLY_QUEUE = "billsync.apply"
 DEAD_LETTER_QUEUE = "billsync.dead-letters"
@@ -35,32 +41,8 @@ def signed_headers(
     }
 
 
-def project_event(
-    source_id: str = "P1",
-    *,
-    name: str = "Website redesign",
-    at: str = "2026-11-24T10:00:00Z",
-    action: str = "updated",
-    event_id: str | None = None,
-) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "module": "projects",
-        "action": action,
-        "modified_at": at,
-        "data": {
-            "id": source_id,
-            "name": name,
-            "primary_client": {"id": "C1", "name": "Globex", "currency_code": "USD"},
-        },
-    }
-    if action == "deleted":
-        event["data"] = {"id": source_id}
-    if event_id:
-        event["event_id"] = event_id
-    return event
-
-
 def dumps(value: Any) -> bytes:
+    """Any JSON request body (webhook bodies: ``tests.events.webhook_body``)."""
     return json.dumps(value).encode()
 
 
@@ -118,9 +100,9 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: fl
         time.sleep(interval)
 
 
-def send_signed(client: Any, integration: Any, event: dict[str, Any]) -> None:
-    """POST ``event`` signed with the integration's secret; it must be accepted."""
-    body = dumps(event)
+def send_signed(client: Any, integration: Any, events: Event | list[Event]) -> None:
+    """POST ``events`` signed with the integration's secret; they must be accepted."""
+    body = webhook_body(events)
     response = client.post(
         integration.url, data=body, headers=signed_headers(integration.secret, body)
     )
@@ -130,6 +112,29 @@ def send_signed(client: Any, integration: Any, event: dict[str, Any]) -> None:
 def row_count(sessions: Any, model: Any) -> int:
     with sessions() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+class Recorder(Hooks):
+    """A consumer hook that keeps the outcomes of what it applied, thread-safely."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+        self._lock = threading.Lock()
+
+    def after_apply(
+        self, messages: Sequence[QueueMessage], outcomes: Sequence[Outcome], seconds: float
+    ) -> None:
+        with self._lock:
+            self.outcomes.extend(outcomes)
+
+    def statuses(self) -> list[str]:
+        with self._lock:
+            return [o.status for o in self.outcomes]
+
+    @property
+    def seen(self) -> int:
+        with self._lock:
+            return len(self.outcomes)
 
 
 @contextmanager

@@ -25,18 +25,19 @@ import pika
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.dialects.postgresql import insert
 
-from schemas import QueueMessage, event_adapter, routing_key
+from schemas import Module, QueueMessage, routing_key
 from tests import servers
 from tests.benchmarks.common import temporary_database
-from tests.portal import project
-from tests.support import BrokerProbe, wait_until
+from tests.events import message, project, task
+from tests.support import BrokerProbe, Recorder, wait_until
 from worker.cli.runtime import ConsumerThread, build_consumer
 from worker.db import Integration, Organization, Task, make_sessionmaker, migrate
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
 from worker.settings import Settings
+from worker.sync import RowContext, spec_for
 from worker.sync.apply import apply_batch
-from worker.sync.columns import RowContext, event_row
+from worker.sync.columns import event_row
 
 BATCH = 200
 
@@ -44,21 +45,15 @@ BATCH = 200
 def _events(integration_id: str, count: int, offset: int) -> list[QueueMessage]:
     base = datetime(2026, 11, 24, tzinfo=UTC)
     return [
-        QueueMessage(
-            event_id=f"e-{offset + n}",
-            integration_id=integration_id,
-            event=event_adapter.validate_python(
-                {
-                    "module": "tasks",
-                    "action": "updated",
-                    "modified_at": (base + timedelta(seconds=n)).isoformat(),
-                    "data": {
-                        "id": f"T{offset + n}",
-                        "project_id": f"P{n % 50}",
-                        "name": f"Task {n}",
-                    },
-                }
+        message(
+            task(
+                f"T{offset + n}",
+                f"P{n % 50}",
+                name=f"Task {n}",
+                at=(base + timedelta(seconds=n)).isoformat(),
             ),
+            integration_id,
+            f"e-{offset + n}",
         )
         for n in range(count)
     ]
@@ -83,14 +78,7 @@ def _integration(engine: Engine) -> str:
     with sessions.begin() as session:
         apply_batch(
             session,
-            [
-                QueueMessage(
-                    event_id=f"p-{n}",
-                    integration_id=integration_id,
-                    event=event_adapter.validate_python(project(f"P{n}")),
-                )
-                for n in range(50)
-            ],
+            [message(project(f"P{n}"), integration_id, f"p-{n}") for n in range(50)],
         )
     return integration_id
 
@@ -112,25 +100,21 @@ def _drain(messages: Sequence[QueueMessage], sessions: Any, engine: Engine) -> f
     Publisher(settings, build_topology(settings)).declare_topology()
     connection = pika.BlockingConnection(pika.URLParameters(settings.broker_url))
     channel = connection.channel()
-    for message in messages:
+    for queued in messages:
         channel.basic_publish(
             "billsync.events",
-            routing_key(message),
-            message.model_dump_json().encode(),
+            routing_key(queued),
+            queued.model_dump_json().encode(),
             pika.BasicProperties(content_type="application/json", delivery_mode=2),
         )
     connection.close()
     wait_until(lambda: probe.depth() == len(messages), timeout=120)
 
-    applied = [0]
+    applied = Recorder()
     started = time.perf_counter()
-    thread = ConsumerThread(
-        build_consumer(
-            settings, sessions, on_outcomes=lambda o: applied.__setitem__(0, applied[0] + len(o))
-        )
-    )
+    thread = ConsumerThread(build_consumer(settings, sessions, hooks=[applied]))
     thread.start()
-    wait_until(lambda: applied[0] >= len(messages), timeout=600, interval=0.01)
+    wait_until(lambda: applied.seen >= len(messages), timeout=600, interval=0.01)
     rate = len(messages) / (time.perf_counter() - started)
     thread.stop()
     return rate
@@ -147,9 +131,9 @@ def _measure(engine: Engine, n: int, per_event_n: int) -> dict[str, float]:
                 apply_batch(session, messages[start : start + BATCH])
 
     def per_event(messages: Sequence[QueueMessage]) -> None:
-        for message in messages:
+        for one in messages:
             with sessions.begin() as session:
-                apply_batch(session, [message])
+                apply_batch(session, [one])
 
     def raw(rows: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(rows), BATCH):
@@ -167,7 +151,10 @@ def _measure(engine: Engine, n: int, per_event_n: int) -> dict[str, float]:
     raw_id = _integration(engine)
     with sessions() as session:
         org_id = session.get_one(Integration, raw_id).organization_id
-    raw_rows = [event_row(m.event, RowContext(org_id, raw_id, None)) for m in _events(raw_id, n, 0)]
+    tasks = spec_for(Module.TASKS)
+    raw_rows = [
+        event_row(tasks, m.event, RowContext(org_id, raw_id, None)) for m in _events(raw_id, n, 0)
+    ]
     consumer_events = _events(_integration(engine), n, 0)
     figures = {
         "consumer": _drain(consumer_events, sessions, engine),

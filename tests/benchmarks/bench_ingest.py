@@ -25,7 +25,8 @@ from sqlalchemy.engine import make_url
 
 from tests import servers
 from tests.benchmarks.common import temporary_database
-from tests.support import project_event, signed_headers, wait_until
+from tests.events import project, webhook_body
+from tests.support import signed_headers, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -100,7 +101,7 @@ def _measure(args: argparse.Namespace, database_url: str) -> dict[str, float]:
         target = f"{url}/webhooks/{integration['id']}"
         requests = []
         for n in range(args.requests):
-            body = json.dumps(project_event(f"P{n}", event_id=f"e-{n}")).encode()
+            body = webhook_body(project(f"P{n}", event_id=f"e-{n}"))
             requests.append((body, signed_headers(integration["webhook_secret"], body)))
         _blast(target, requests[:200], args.concurrency)  # warm-up (and dedupe later)
         rates["gateway"] = _blast(target, requests, args.concurrency)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.events import Event, event
+
 __all__ = ["EVENT_ID_PREFIX", "Expected", "Ledger", "make_ledger"]
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -156,13 +158,11 @@ def _versions(
     ledger.expected[(module, source_id)] = Expected(module, source_id, at, label, delete)
 
 
-def _event(
-    module: str, action: str, at: datetime, data: dict[str, Any], key: str
-) -> dict[str, Any]:
-    return {
-        "event_id": f"{EVENT_ID_PREFIX}{module}-{key}",
-        "module": module,
-        "action": action,
-        "modified_at": at.isoformat().replace("+00:00", "Z"),
-        "data": data,
-    }
+def _event(module: str, action: str, at: datetime, data: dict[str, Any], key: str) -> Event:
+    return event(
+        module,
+        data,
+        action=action,
+        at=at.isoformat().replace("+00:00", "Z"),
+        event_id=f"{EVENT_ID_PREFIX}{module}-{key}",
+    )

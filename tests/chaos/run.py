@@ -3,7 +3,6 @@ and the comparison with the oracle once the queue has drained."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ from schemas.api import IntegrationCreate
 from tests.chaos.compare import Report, compare, processed
 from tests.chaos.ledger import EVENT_ID_PREFIX, Ledger, make_ledger
 from tests.chaos.supervisor import Deployment, deployment
+from tests.events import Event, webhook_body
 from tests.support import DEAD_LETTER_QUEUE, BrokerProbe, signed_headers, wait_until
 from worker.accounts.organizations import create_organization
 from worker.db import make_sessionmaker, migrate
@@ -110,8 +110,8 @@ class _Sender:
         self.local = threading.local()
         self.clients: list[httpx.Client] = []
 
-    def deliver(self, event: dict[str, Any]) -> None:
-        body = json.dumps(event).encode()
+    def deliver(self, event: Event) -> None:
+        body = webhook_body(event)
         deadline = time.monotonic() + 300
         with self.lock:
             self.report.sent += 1

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import QueueMessage, event_adapter
 from schemas.api import CustomerCreate, IntegrationCreate, InvoiceUserCreate
 from tests.conftest import CREDENTIAL_KEY
+from tests.events import Event, message
 from worker.accounts.invoicing_side import create_customer, create_invoice_user
 from worker.db import Customer, StaffUser, SyncedRecord, SyncError
 from worker.integrations.store import create_integration
@@ -28,16 +28,9 @@ class Sync:
     organization_id: str
     integration_id: str
 
-    def apply(self, *events: dict[str, Any]) -> list[str]:
+    def apply(self, *events: Event) -> list[str]:
         """Apply ``events`` as one batch; their outcome statuses."""
-        messages = [
-            QueueMessage(
-                event_id=f"e-{uuid.uuid4().hex}",
-                integration_id=self.integration_id,
-                event=event_adapter.validate_python(e),
-            )
-            for e in events
-        ]
+        messages = [message(event, self.integration_id) for event in events]
         with self.sessions.begin() as session:
             return [o.status for o in apply_batch(session, messages)]
 

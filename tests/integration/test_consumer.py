@@ -9,15 +9,18 @@ from typing import Any
 import pika
 import pytest
 from flask.testing import FlaskClient
+from kombu.transport.base import Message
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from schemas import QueueMessage
 from tests.conftest import Connected
+from tests.events import project
 from tests.support import (
     DEAD_LETTER_QUEUE,
     BrokerProbe,
-    project_event,
+    Recorder,
     row_count,
     running,
     send_signed,
@@ -25,30 +28,12 @@ from tests.support import (
 )
 from worker.cli.runtime import build_consumer
 from worker.db import Project
-from worker.messaging.connection import broker_connection
-from worker.messaging.consumer import ApplyConsumer
+from worker.messaging import ApplyConsumer, Hooks
 from worker.messaging.publisher import Publisher
-from worker.messaging.topology import build_topology
 from worker.settings import Settings
-from worker.sync.apply import Outcome
+from worker.sync import Outcome
 
 pytestmark = pytest.mark.integration
-
-
-class Recorder:
-    """Collects the outcomes a consumer reports, thread-safely."""
-
-    def __init__(self) -> None:
-        self.outcomes: list[Outcome] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, outcomes: Sequence[Outcome]) -> None:
-        with self._lock:
-            self.outcomes.extend(outcomes)
-
-    def statuses(self) -> list[str]:
-        with self._lock:
-            return [o.status for o in self.outcomes]
 
 
 def project_count(sessions: sessionmaker[Session]) -> int:
@@ -63,8 +48,8 @@ def test_a_signed_webhook_becomes_a_row(
     broker: BrokerProbe,
 ) -> None:
     recorder = Recorder()
-    with running(build_consumer(settings, pg_sessions, on_outcomes=recorder)):
-        send_signed(client, integration, project_event(name="Apollo", event_id="e-1"))
+    with running(build_consumer(settings, pg_sessions, hooks=[recorder])):
+        send_signed(client, integration, project(name="Apollo", event_id="e-1"))
         wait_until(lambda: recorder.statuses() == ["applied"])
     with pg_sessions() as session:
         assert session.scalars(select(Project.name)).one() == "Apollo"
@@ -79,22 +64,30 @@ def test_many_webhooks_are_applied_in_batches_exactly_once(
     broker: BrokerProbe,
 ) -> None:
     for n in range(60):
-        send_signed(client, integration, project_event(f"P{n}", event_id=f"e-{n}"))
-    send_signed(client, integration, project_event("P0", event_id="e-0"))  # a resend
+        send_signed(client, integration, project(f"P{n}", event_id=f"e-{n}"))
+    send_signed(client, integration, project("P0", event_id="e-0"))  # a resend
     recorder = Recorder()
-    with running(build_consumer(settings, pg_sessions, on_outcomes=recorder)):
+    with running(build_consumer(settings, pg_sessions, hooks=[recorder])):
         wait_until(lambda: len(recorder.statuses()) == 61)
     assert sorted(recorder.statuses()) == ["applied"] * 60 + ["duplicate"]
     assert project_count(pg_sessions) == 60
 
 
-class StopsBeforeAck(ApplyConsumer):
-    """Commits, then 'dies' before acking: the connection closes with the messages unacked."""
+class StopsBeforeAck(Hooks):
+    """Its consumer commits, then 'dies' before acking: the connection closes with the
+    messages unacked (``after_apply`` runs between the commit and the acks)."""
 
-    def _settle(self, messages: Sequence[Any], outcomes: Sequence[Outcome], started: float) -> None:
+    def __init__(self) -> None:
+        self.consumer: ApplyConsumer | None = None
+        self.committed: list[Outcome] = []
+
+    def after_apply(
+        self, messages: Sequence[QueueMessage], outcomes: Sequence[Outcome], seconds: float
+    ) -> None:
+        assert self.consumer is not None, "the test hands the hook its consumer"
         self.committed = list(outcomes)
-        self.should_stop = True
-        self.connection.close()  # the broker requeues what was not acked, as after a crash
+        self.consumer.should_stop = True
+        self.consumer.connection.close()  # the broker requeues what was not acked
         raise OSError("worker stopped between commit and ack")
 
 
@@ -105,19 +98,17 @@ def test_a_worker_stopped_after_commit_before_ack_redelivers_and_the_redelivery_
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    send_signed(client, integration, project_event(name="Apollo", event_id="e-crash"))
-    topology = build_topology(settings)
-    crashing = StopsBeforeAck(
-        broker_connection(settings), topology, pg_sessions, Publisher(settings, topology), settings
-    )
-    with running(crashing):
-        wait_until(lambda: getattr(crashing, "committed", None))
-    assert [o.status for o in crashing.committed] == ["applied"]
+    send_signed(client, integration, project(name="Apollo", event_id="e-crash"))
+    crash = StopsBeforeAck()
+    crash.consumer = build_consumer(settings, pg_sessions, hooks=[crash])
+    with running(crash.consumer):
+        wait_until(lambda: crash.committed)
+    assert [o.status for o in crash.committed] == ["applied"]
     assert project_count(pg_sessions) == 1
 
     wait_until(lambda: broker.depth() == 1)  # back in the queue, unacked
     recorder = Recorder()
-    with running(build_consumer(settings, pg_sessions, on_outcomes=recorder)):
+    with running(build_consumer(settings, pg_sessions, hooks=[recorder])):
         wait_until(lambda: recorder.statuses())
     assert recorder.statuses() == ["duplicate"]
     assert project_count(pg_sessions) == 1
@@ -145,19 +136,19 @@ def test_a_failing_apply_is_retried_and_then_applied(
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    send_signed(client, integration, project_event(event_id="e-flaky"))
+    send_signed(client, integration, project(event_id="e-flaky"))
     recorder = Recorder()
     flaky: Any = FlakySessions(pg_sessions, failures=3)
-    with running(build_consumer(settings, flaky, on_outcomes=recorder)):
+    with running(build_consumer(settings, flaky, hooks=[recorder])):
         wait_until(lambda: recorder.statuses())
     assert recorder.statuses() == ["applied"]
     assert flaky.failures == 0
 
 
-class RefusesEveryEvent(ApplyConsumer):
+class RefusesEveryEvent(Hooks):
     """Every apply fails as the database refuses the event itself (the database is up)."""
 
-    def _apply(self, messages: Sequence[Any]) -> list[Outcome]:
+    def before_apply(self, messages: Sequence[QueueMessage]) -> None:
         raise IntegrityError("INSERT", {}, Exception("violates check constraint"))
 
 
@@ -168,12 +159,8 @@ def test_an_apply_that_keeps_failing_is_dead_lettered_with_its_error(
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    send_signed(client, integration, project_event(event_id="e-doomed"))
-    topology = build_topology(settings)
-    refusing = RefusesEveryEvent(
-        broker_connection(settings), topology, pg_sessions, Publisher(settings, topology), settings
-    )
-    with running(refusing):
+    send_signed(client, integration, project(event_id="e-doomed"))
+    with running(build_consumer(settings, pg_sessions, hooks=[RefusesEveryEvent()])):
         wait_until(lambda: broker.depth(DEAD_LETTER_QUEUE) == 1)
     _, properties, body = broker.get(DEAD_LETTER_QUEUE) or (None, None, b"")
     assert properties.headers["event-id"] == "e-doomed"
@@ -203,3 +190,110 @@ def test_an_undecodable_message_is_dead_lettered_not_dropped(
     _, properties, body = broker.get(DEAD_LETTER_QUEUE) or (None, None, b"")
     assert properties.headers["x-billsync-error-class"] == "UndecodableMessage"
     assert body == b'{"not": "a message"}'
+
+
+# -- hooks ------------------------------------------------------------------------------
+
+
+class Heard(Hooks):
+    """Notes every call the consumer makes to its hooks, in order, thread-safely."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
+
+    def _note(self, *call: Any) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return [call[0] for call in self.calls]
+
+    def before_apply(self, messages: Sequence[QueueMessage]) -> None:
+        self._note("before_apply", [m.event_id for m in messages])
+
+    def after_apply(
+        self, messages: Sequence[QueueMessage], outcomes: Sequence[Outcome], seconds: float
+    ) -> None:
+        self._note("after_apply", [o.status for o in outcomes], seconds)
+
+    def on_batch_failed(self, messages: Sequence[QueueMessage], error: BaseException) -> None:
+        self._note("on_batch_failed", [m.event_id for m in messages], type(error).__name__)
+
+    def on_retry(self, message: Message, error: BaseException, attempt: int, delay: float) -> None:
+        self._note("on_retry", message.headers["event-id"], type(error).__name__, attempt, delay)
+
+    def on_dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
+        self._note("on_dead_letter", message.headers["event-id"], type(error).__name__, attempts)
+
+    def on_database_outage(self, cause: str) -> None:
+        self._note("on_database_outage", cause)
+
+    def on_database_recovered(self, seconds: float, cause: str) -> None:
+        self._note("on_database_recovered", seconds, cause)
+
+
+def test_hooks_hear_every_attempt_of_an_event_that_fails_until_it_is_dead_lettered(
+    client: FlaskClient,
+    integration: Connected,
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    send_signed(client, integration, project(event_id="e-doomed"))
+    heard = Heard()
+    with running(build_consumer(settings, pg_sessions, hooks=[RefusesEveryEvent(), heard])):
+        wait_until(lambda: "on_dead_letter" in heard.names())
+
+    # A hook that raises in before_apply stops the others hearing of that attempt.
+    attempts = settings.apply_max_attempts
+    first, *retries, last = heard.calls
+    assert first == ("on_batch_failed", ["e-doomed"], "IntegrityError")
+    assert [(c[0], c[1], c[2], c[3]) for c in retries] == [
+        ("on_retry", "e-doomed", "IntegrityError", n) for n in range(1, attempts)
+    ]
+    assert all(0 < c[4] <= settings.retry_max_seconds for c in retries)
+    assert last == ("on_dead_letter", "e-doomed", "IntegrityError", attempts)
+
+
+def test_hooks_hear_a_batch_before_and_after_it_is_applied(
+    client: FlaskClient,
+    integration: Connected,
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    heard = Heard()
+    with running(build_consumer(settings, pg_sessions, hooks=[heard])):
+        send_signed(client, integration, project(event_id="e-heard"))
+        wait_until(lambda: "after_apply" in heard.names())
+
+    (before, after) = heard.calls
+    assert before == ("before_apply", ["e-heard"])
+    assert after[:2] == ("after_apply", ["applied"])
+    assert after[2] > 0
+
+
+def test_hooks_hear_a_database_outage_begin_and_end(
+    client: FlaskClient,
+    integration: Connected,
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    send_signed(client, integration, project(event_id="e-outage"))
+    heard = Heard()
+    flaky: Any = FlakySessions(pg_sessions, failures=3)
+    with running(build_consumer(settings, flaky, hooks=[heard])):
+        wait_until(lambda: "after_apply" in heard.names())
+
+    assert [c[0] for c in heard.calls if c[0] != "before_apply"] == [
+        "on_database_outage",
+        "on_database_recovered",
+        "after_apply",
+    ]
+    outage = next(c for c in heard.calls if c[0] == "on_database_outage")
+    recovered = next(c for c in heard.calls if c[0] == "on_database_recovered")
+    assert "connection lost" in outage[1]
+    assert recovered[1] > 0 and recovered[2] == outage[1]

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import QueueMessage, event_adapter
+from schemas import QueueMessage
 from tests.conftest import Connected
+from tests.events import message, project
 from tests.support import (
     DEAD_LETTER_QUEUE,
     BrokerProbe,
-    project_event,
+    Recorder,
     row_count,
     running,
     wait_until,
@@ -27,12 +28,8 @@ from tests.support import (
 from tests.tcp_proxy import TcpProxy
 from worker.cli.runtime import build_consumer
 from worker.db import ProcessedEvent, Project, make_engine, make_sessionmaker
-from worker.messaging.connection import broker_connection
-from worker.messaging.consumer import ApplyConsumer
 from worker.messaging.publisher import Publisher
-from worker.messaging.topology import build_topology
 from worker.settings import Settings
-from worker.sync.apply import Outcome, apply_batch
 
 pytestmark = pytest.mark.integration
 
@@ -93,24 +90,9 @@ class CountingSessions:
         return self._sessions(**kwargs)
 
 
-class Counter:
-    def __init__(self) -> None:
-        self.seen = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, outcomes: Sequence[Outcome]) -> None:
-        with self._lock:
-            self.seen += len(outcomes)
-
-
 def events(integration: Connected, prefix: str, count: int, **kwargs: Any) -> list[QueueMessage]:
     return [
-        QueueMessage(
-            event_id=f"{prefix}-{n}",
-            integration_id=integration.id,
-            event=event_adapter.validate_python(project_event(f"P{n}", **kwargs)),
-        )
-        for n in range(count)
+        message(project(f"P{n}", **kwargs), integration.id, f"{prefix}-{n}") for n in range(count)
     ]
 
 
@@ -150,8 +132,8 @@ def test_a_database_outage_costs_no_attempts_and_every_event_is_applied_after_it
 ) -> None:
     before, during = events(integration, "before", 20), events(integration, "during", 60)[20:]
     tries = CountingSessions(make_sessionmaker(proxied_engine))
-    counter = Counter()
-    consumer = build_consumer(through_proxy, tries, on_outcomes=counter)  # type: ignore[arg-type]
+    counter = Recorder()
+    consumer = build_consumer(through_proxy, tries, hooks=[counter])  # type: ignore[arg-type]
     with running(consumer):
         publisher.publish(before)
         wait_until(lambda: counter.seen == len(before))
@@ -195,11 +177,7 @@ def test_a_poison_event_is_still_dead_lettered_after_its_attempts(
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    poison = QueueMessage(
-        event_id="poison",
-        integration_id=integration.id,
-        event=event_adapter.validate_python(project_event("POISON")),
-    )
+    poison = message(project("POISON"), integration.id, "poison")
     publisher.publish([poison, *events(integration, "ok", 10)])
     with running(build_consumer(bounded, pg_sessions)):
         wait_until(lambda: broker.depth(DEAD_LETTER_QUEUE) == 1, timeout=20)
@@ -215,33 +193,22 @@ def test_a_poison_event_is_still_dead_lettered_after_its_attempts(
 # -- a worker cut off mid-transaction -----------------------------------------------
 
 
-class PartitionedBeforeCommit(ApplyConsumer):
-    """Applies its first batch, then its path to the database goes silent before the
-    commit gets through: the server keeps the transaction and its locks, the worker waits."""
+def partitioned_worker(
+    settings: Settings, engine: Engine, proxy: TcpProxy
+) -> tuple[Any, threading.Event]:
+    """A worker that applies its first batch, then its path to the database goes silent
+    before the commit gets through: the server keeps the transaction and its locks, the
+    worker waits. The partition is set off by SQLAlchemy's ``before_commit`` hook on the
+    worker's sessions (the consumer's own hooks run before the transaction or after it)."""
+    sessions = make_sessionmaker(engine)
+    partitioned = threading.Event()
 
-    proxy: TcpProxy
-    partitioned: threading.Event
+    def partition(_session: Session) -> None:
+        proxy.partition()
+        partitioned.set()
 
-    def _apply(self, messages: Sequence[QueueMessage]) -> list[Outcome]:
-        with self._sessions.begin() as session:
-            outcomes = apply_batch(session, messages)
-            if not self.partitioned.is_set():
-                self.proxy.partition()
-                self.partitioned.set()
-        return outcomes
-
-
-def partitioned_worker(settings: Settings, engine: Engine, proxy: TcpProxy) -> Any:
-    topology = build_topology(settings)
-    worker = PartitionedBeforeCommit(
-        broker_connection(settings),
-        topology,
-        make_sessionmaker(engine),
-        Publisher(settings, topology),
-        settings,
-    )
-    worker.proxy, worker.partitioned = proxy, threading.Event()
-    return worker
+    event.listen(sessions, "before_commit", partition, once=True)
+    return build_consumer(settings, sessions), partitioned
 
 
 @pytest.fixture
@@ -267,10 +234,10 @@ def test_a_worker_cut_off_mid_transaction_does_not_stop_another_beyond_the_timeo
     # The cut-off worker takes the first five and no more; the other the second five,
     # newer versions of the same projects, whose rows the cut-off transaction holds.
     holds_five = through_proxy.model_copy(update={"prefetch": 5, "batch_size": 5})
-    cut_off = partitioned_worker(holds_five, proxied_engine, proxy)
+    cut_off, partitioned = partitioned_worker(holds_five, proxied_engine, proxy)
     publisher.publish(first)
     with running(cut_off):
-        wait_until(cut_off.partitioned.is_set)
+        wait_until(partitioned.is_set)
         publisher.publish(second)
         other = build_consumer(bounded, make_sessionmaker(direct_engine))
         with running(other):

@@ -14,12 +14,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import QueueMessage, event_adapter
+from schemas import QueueMessage
 from tests.conftest import Connected, Org, make_org
-from tests.portal import project
+from tests.events import message, project
 from tests.support import (
     BrokerProbe,
-    project_event,
+    Recorder,
     row_count,
     running,
     send_signed,
@@ -28,24 +28,21 @@ from tests.support import (
 from worker.cli.runtime import build_archiver, build_consumer
 from worker.db import DeadLetter, DeadLetterEdit, Project
 from worker.errors import BrokerUnavailable
-from worker.messaging.connection import broker_connection
-from worker.messaging.consumer import ApplyConsumer
+from worker.messaging import Hooks
 from worker.messaging.dead_letters import DeadLetterFilter, archive, edit, replay
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import APPLY_QUEUE, build_topology
 from worker.settings import Settings
-from worker.sync.apply import Outcome
 
 LATER = "2026-11-25T09:00:00Z"
 
 
-class Poisoned(ApplyConsumer):
+class Poisoned(Hooks):
     """Applying the event "poison" always raises; everything else applies."""
 
-    def _apply(self, messages: Sequence[QueueMessage]) -> list[Outcome]:
+    def before_apply(self, messages: Sequence[QueueMessage]) -> None:
         if any(m.event_id == "poison" for m in messages):
             raise RuntimeError("poison event")
-        return super()._apply(messages)
 
 
 def store(
@@ -54,11 +51,7 @@ def store(
     """``count`` dead letters of project events, as the worker would have left them."""
     with sessions.begin() as session:
         for n in range(count):
-            message = QueueMessage(
-                event_id=f"dead-{n}",
-                integration_id=integration_id,
-                event=event_adapter.validate_python(module_event(f"P{n}")),
-            )
+            dead = message(module_event(f"P{n}"), integration_id, f"dead-{n}")
             headers = {
                 "x-billsync-error-class": "OperationalError" if n % 2 else "IntegrityError",
                 "x-billsync-error-message": "boom",
@@ -66,7 +59,7 @@ def store(
                 "x-billsync-first-failure": "2026-11-25T10:00:00+00:00",
                 "x-billsync-last-failure": "2026-11-25T10:01:00+00:00",
             }
-            archive(session, message.model_dump_json(), headers, "projects.updated")
+            archive(session, dead.model_dump_json(), headers, "projects.updated")
 
 
 def remaining(sessions: sessionmaker[Session]) -> int:
@@ -84,13 +77,10 @@ def test_a_poison_event_is_archived_with_its_error_while_the_queue_keeps_flowing
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
 ) -> None:
-    send_signed(client, integration, project_event("X", event_id="poison"))
+    send_signed(client, integration, project("X", event_id="poison"))
     for n in range(20):
-        send_signed(client, integration, project_event(f"P{n}", event_id=f"ok-{n}"))
-    topology = build_topology(settings)
-    poisoned = Poisoned(
-        broker_connection(settings), topology, pg_sessions, Publisher(settings, topology), settings
-    )
+        send_signed(client, integration, project(f"P{n}", event_id=f"ok-{n}"))
+    poisoned = build_consumer(settings, pg_sessions, hooks=[Poisoned()])
 
     with running(poisoned, build_archiver(settings, pg_sessions)):
         wait_until(lambda: remaining(pg_sessions) == 1, timeout=20)
@@ -317,6 +307,22 @@ def test_the_api_lists_dead_letters_by_filter_with_the_total(
     assert body["next_cursor"] is not None
 
 
+def test_the_api_lists_dead_letters_by_id_given_more_than_once(
+    client: FlaskClient, integration: Connected, org: Org, pg_sessions: sessionmaker[Session]
+) -> None:
+    store(pg_sessions, integration.id, 3)
+    with pg_sessions() as session:
+        first, _, third = session.scalars(select(DeadLetter.id).order_by(DeadLetter.id))
+
+    response = client.get(
+        f"/api/v1/dead-letters?ids={first}&ids={third}", headers=org.auth("viewer")
+    )
+
+    # The filter's ids were read as one text and refused (422) before.
+    assert response.status_code == 200, response.get_json()
+    assert [i["id"] for i in response.get_json()["items"]] == [first, third]
+
+
 def test_another_organization_sees_no_dead_letter(
     client: FlaskClient, integration: Connected, pg_sessions: sessionmaker[Session]
 ) -> None:
@@ -405,10 +411,7 @@ def test_a_message_that_kills_the_worker_every_time_is_dead_lettered_by_the_brok
     limited = settings.model_copy(update={"delivery_limit": 3})
     publisher = Publisher(limited, build_topology(limited))
     publisher.declare_topology()
-    message = QueueMessage(
-        event_id="killer", integration_id="i-1", event=event_adapter.validate_python(project())
-    )
-    publisher.publish([message])
+    publisher.publish([message(project(), "i-1", "killer")])
 
     for _ in range(4):
         deliver_and_die(settings.broker_url)
@@ -430,18 +433,15 @@ def test_replaying_an_event_that_was_applied_meanwhile_changes_nothing(
     publisher: Publisher,
     broker: BrokerProbe,
 ) -> None:
-    send_signed(client, integration, project_event("P0", name="Applied", event_id="dead-0"))
-    statuses: list[str] = []
-    recorder = build_consumer(
-        settings, pg_sessions, on_outcomes=lambda o: statuses.extend(x.status for x in o)
-    )
-    with running(recorder):
-        wait_until(lambda: statuses == ["applied"])
+    send_signed(client, integration, project("P0", name="Applied", event_id="dead-0"))
+    recorder = Recorder()
+    with running(build_consumer(settings, pg_sessions, hooks=[recorder])):
+        wait_until(lambda: recorder.statuses() == ["applied"])
         # The same event id, dead-lettered elsewhere, carrying a newer version.
         store(pg_sessions, integration.id, 1, module_event=lambda pid: project(pid, at=LATER))
 
         replay(pg_sessions, publisher, DeadLetterFilter(event_id="dead-0"))
-        wait_until(lambda: statuses == ["applied", "duplicate"])
+        wait_until(lambda: recorder.statuses() == ["applied", "duplicate"])
 
     with pg_sessions() as session:
         assert session.scalars(select(Project.name)).one() == "Applied"

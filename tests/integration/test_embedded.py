@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import project_event, wait_until
+from tests.events import Event, project, webhook_body
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -92,12 +93,12 @@ def send_event(
     service: Service,
     integration_id: str,
     secret: str,
-    event: dict[str, Any],
+    event: Event,
     tmp_path: Path,
 ) -> subprocess.CompletedProcess[str]:
     """`billsync webhook send` of ``event`` to the running service."""
     event_file = tmp_path / "event.json"
-    event_file.write_text(json.dumps(event))
+    event_file.write_bytes(webhook_body(event))
     url = f"{service.url}/webhooks/{integration_id}"
     return billsync(env, "webhook", "send", str(event_file), "--url", url, "--secret", secret)
 
@@ -106,7 +107,7 @@ def test_billsync_run_applies_a_signed_webhook_sent_with_billsync_webhook_send(
     embedded_env: dict[str, str], service: Service, tmp_path: Path
 ) -> None:
     auth, integration = _setup(embedded_env, service)
-    event = project_event(name="Apollo", event_id="e-1")
+    event = project(name="Apollo", event_id="e-1")
 
     sent = send_event(
         embedded_env, service, integration["id"], integration["webhook_secret"], event, tmp_path
@@ -125,7 +126,7 @@ def test_webhook_send_with_a_wrong_secret_exits_non_zero_with_the_answer(
 ) -> None:
     _, integration = _setup(embedded_env, service)
     wrong = "whsec_" + "A" * 44
-    sent = send_event(embedded_env, service, integration["id"], wrong, project_event(), tmp_path)
+    sent = send_event(embedded_env, service, integration["id"], wrong, project(), tmp_path)
     assert sent.returncode == 1
     assert "401" in sent.stdout and "invalid_signature" in sent.stdout
 

@@ -20,7 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Connected, Org
-from tests.support import BrokerProbe, dumps, project_event, running, signed_headers, wait_until
+from tests.events import Event, project, webhook_body
+from tests.support import BrokerProbe, running, signed_headers, wait_until
 from tests.tcp_proxy import TcpProxy
 from webhook_gateway import create_app
 from webhook_gateway.services import Services
@@ -73,8 +74,8 @@ def connected(gateway: Gateway, org: Org) -> Connected:
     return Connected(created.get_json()["id"], created.get_json()["webhook_secret"])
 
 
-def _send(client: FlaskClient, integration: Connected, event: dict[str, Any]) -> Any:
-    body = dumps(event)
+def _send(client: FlaskClient, integration: Connected, event: Event) -> Any:
+    body = webhook_body(event)
     return client.post(integration.url, data=body, headers=signed_headers(integration.secret, body))
 
 
@@ -90,12 +91,11 @@ def test_webhooks_of_a_known_integration_are_accepted_during_an_outage_and_appli
     settings: Settings,
     pg_sessions: sessionmaker[Session],
 ) -> None:
-    assert _send(gateway.client, connected, project_event("P0", name="Before")).status_code == 202
+    assert _send(gateway.client, connected, project("P0", name="Before")).status_code == 202
 
     gateway.proxy.cut()
     answers = [
-        _send(gateway.client, connected, project_event(f"P{n}", name=f"During {n}"))
-        for n in range(1, 4)
+        _send(gateway.client, connected, project(f"P{n}", name=f"During {n}")) for n in range(1, 4)
     ]
 
     assert [a.status_code for a in answers] == [202, 202, 202]
@@ -112,7 +112,7 @@ def test_an_integration_the_gateway_cannot_verify_during_an_outage_is_503_with_r
     gateway.proxy.cut()
     unseen = Connected(str(uuid.uuid4()), connected.secret)
 
-    response = _send(gateway.client, unseen, project_event())
+    response = _send(gateway.client, unseen, project())
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == str(gateway.settings.retry_after_seconds)
@@ -123,11 +123,11 @@ def test_an_integration_the_gateway_cannot_verify_during_an_outage_is_503_with_r
 def test_a_wrong_signature_during_an_outage_is_still_401(
     gateway: Gateway, connected: Connected, broker: BrokerProbe
 ) -> None:
-    assert _send(gateway.client, connected, project_event()).status_code == 202
+    assert _send(gateway.client, connected, project()).status_code == 202
     gateway.proxy.cut()
     forged = Connected(connected.id, "whsec_" + "A" * 43)
 
-    response = _send(gateway.client, forged, project_event())
+    response = _send(gateway.client, forged, project())
 
     assert response.status_code == 401
     assert broker.depth() == 1
@@ -151,7 +151,7 @@ def test_unknown_integration_ids_never_grow_the_cache_beyond_its_bound(
     statuses = set()
     for _ in range(bound * 4):
         unknown = Connected(str(uuid.uuid4()), connected.secret)
-        statuses.add(_send(gateway.client, unknown, project_event()).status_code)
+        statuses.add(_send(gateway.client, unknown, project()).status_code)
         assert len(gateway.services.credentials_cache) <= bound
     assert statuses == {404}
 
@@ -161,6 +161,6 @@ def test_ids_that_cannot_be_integration_ids_are_not_looked_up_nor_cached(
 ) -> None:
     gateway.proxy.cut()  # no query may be needed to refuse them
     for junk in ("x" * 37, "abc def", "ünïcode", "1;DROP", "a" * 5000):
-        response = gateway.client.post(f"/webhooks/{junk}", json=project_event())
+        response = gateway.client.post(f"/webhooks/{junk}", json=project())
         assert response.status_code == 404, junk
     assert len(gateway.services.credentials_cache) == 0

@@ -20,7 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import CREDENTIAL_KEY, Connected
-from tests.support import BrokerProbe, dumps, project_event, signed_headers, wait_until
+from tests.events import project, webhook_body
+from tests.support import BrokerProbe, signed_headers, wait_until
 from worker.messaging.dead_letters import archive
 from worker.messaging.gauges import serve_worker_metrics
 from worker.settings import Settings
@@ -100,7 +101,7 @@ def _up(url: str) -> bool:
 
 def send(gateway: Gateway, integration: Connected, count: int) -> None:
     for n in range(count):
-        body = dumps(project_event(f"P{n}", event_id=f"metrics-{n}"))
+        body = webhook_body(project(f"P{n}", event_id=f"metrics-{n}"))
         answer = httpx.post(
             f"{gateway.url}{integration.url}",
             content=body,

@@ -29,8 +29,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from werkzeug.routing import Rule
 
+from tests import events
 from tests.conftest import CREDENTIAL_KEY, Connected, Org
-from tests.support import BrokerProbe, dumps, project_event, signed_headers, wait_until
+from tests.support import BrokerProbe, dumps, signed_headers, wait_until
 from tests.unit.test_field_bounds import NUL_PATHS, TEXT_BOUNDS, event
 
 pytestmark = pytest.mark.integration
@@ -79,7 +80,9 @@ def test_a_webhook_field_longer_than_its_column_is_422_at_the_gateway(
     path: str,
     limit: int,
 ) -> None:
-    response = _post_signed(client, integration, dumps(event(module, path, "x" * (limit + 1))))
+    response = _post_signed(
+        client, integration, events.webhook_body(event(module, path, "x" * (limit + 1)))
+    )
     assert [d["path"] for d in _assert_error(response, 422)["details"]] == [path]
     assert broker.depth() == 0
 
@@ -88,7 +91,7 @@ def test_a_webhook_field_longer_than_its_column_is_422_at_the_gateway(
 def test_a_nul_character_in_a_webhook_field_is_422_at_the_gateway(
     client: FlaskClient, integration: Connected, broker: BrokerProbe, module: str, path: str
 ) -> None:
-    response = _post_signed(client, integration, dumps(event(module, path, "U\x00D")))
+    response = _post_signed(client, integration, events.webhook_body(event(module, path, "U\x00D")))
     assert path in [d["path"] for d in _assert_error(response, 422)["details"]]
     assert broker.depth() == 0
 
@@ -114,7 +117,7 @@ def test_a_webhook_value_the_database_cannot_store_is_422_at_the_gateway(
     value: Any,
     refused: str,
 ) -> None:
-    response = _post_signed(client, integration, dumps(event(module, path, value)))
+    response = _post_signed(client, integration, events.webhook_body(event(module, path, value)))
     assert [d["path"] for d in _assert_error(response, 422)["details"]] == [refused]
     assert broker.depth() == 0
 
@@ -142,14 +145,14 @@ def test_a_correctly_signed_body_that_is_not_utf8_is_400(
 
 
 def test_a_nul_in_an_unauthenticated_webhook_path_is_404(client: FlaskClient) -> None:
-    response = client.post("/webhooks/abc%00def", json=project_event())
+    response = client.post("/webhooks/abc%00def", json=events.project())
     _assert_error(response, 404)
 
 
 def test_a_webhook_id_header_that_cannot_be_an_event_id_is_422(
     client: FlaskClient, integration: Connected, broker: BrokerProbe
 ) -> None:
-    body = dumps(project_event())
+    body = dumps(events.project())
     headers = signed_headers(integration.secret, body, msg_id="m" * 201)
     response = client.post(integration.url, data=body, headers=headers)
     assert _assert_error(response, 422)["details"][0]["path"] == "webhook-id"
@@ -497,7 +500,7 @@ class Fixture:
             ("POST", "/api/v1/dead-letters/replay"): {"filter": filt, "dry_run": True, "limit": 5},
             ("POST", "/api/v1/dead-letters/delete"): {"filter": filt, "dry_run": True},
             ("POST", "/api/v1/dead-letters/<int:dead_letter_id>/replay"): {
-                "event": project_event()
+                "event": events.project()
             },
             ("POST", "/api/v1/projects/<int:project_id>/invoices"): {
                 "scope": {"task_ids": [1], "from": "2026-01-01", "to": "2026-12-31"},

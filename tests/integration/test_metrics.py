@@ -6,7 +6,8 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Connected
-from tests.support import BrokerProbe, project_event, send_signed, wait_until
+from tests.events import project
+from tests.support import BrokerProbe, send_signed, wait_until
 
 
 def sample(client: FlaskClient, name: str, **labels: str) -> float:
@@ -26,7 +27,7 @@ def test_webhook_and_event_counters_move_as_events_flow(
     applied = sample(client, "billsync_events_total", module="projects", outcome="applied")
     batches = sample(client, "billsync_apply_batch_seconds_count")
 
-    send_signed(client, integration, project_event("P1", event_id="m-1"))
+    send_signed(client, integration, project("P1", event_id="m-1"))
     client.post(integration.url, json={}, headers={"webhook-id": "x"})
     wait_until(
         lambda: (

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from schemas import QueueMessage, event_adapter
-from tests.portal import project
+from schemas import QueueMessage
+from tests.events import message, project
 from tests.support import BrokerProbe, wait_until
 from tests.tcp_proxy import broker_through_proxy
 from worker.errors import BrokerUnavailable
@@ -18,15 +18,7 @@ from worker.settings import Settings
 
 
 def messages(count: int) -> list[QueueMessage]:
-    return [
-        QueueMessage(
-            event_id=f"bulk-{n}",
-            integration_id="i-1",
-            source="pull",
-            event=event_adapter.validate_python(project(f"P{n}")),
-        )
-        for n in range(count)
-    ]
+    return [message(project(f"P{n}"), "i-1", f"bulk-{n}", source="pull") for n in range(count)]
 
 
 def test_a_batch_is_published_whole_persistent_and_with_its_headers(

@@ -20,8 +20,7 @@ from tests.conftest import CREDENTIAL_KEY, FAKE_PORTAL_HOSTS, UNTHROTTLED, Org
 from tests.fake_portal import FakePortal
 from tests.integration.pull_harness import Pulling, expected_state
 from tests.support import wait_until
-from worker.db import SyncCursor, SyncRun
-from worker.integrations.sync_runs import RUNNING
+from worker.db import SyncCursor, SyncRun, utcnow
 from worker.messaging.publisher import Publisher
 from worker.pull.runner import PullRunner
 from worker.pull.scheduler import SyncScheduler
@@ -84,9 +83,9 @@ def test_a_pull_killed_midway_resumes_from_its_watermarks(
         resumer = PullRunner(
             pg_sessions, publisher, settings.model_copy(update={"pull_overlap_seconds": 0})
         )
-        # The killed runner's last heartbeat, as the scheduler will find it later on.
-        _silent_for(pg_sessions, settings.sync_stale_seconds + 1)
-        SyncScheduler(resumer, pg_sessions, settings).tick()
+        # The scheduler looks once the killed runner's last heartbeat is stale, by its clock.
+        later = utcnow() + timedelta(seconds=settings.sync_stale_seconds + 1)
+        SyncScheduler(resumer, pg_sessions, settings, now=lambda: later).tick()
 
         assert pulling.state() == expected_state(portal)
         with pg_sessions() as session:
@@ -98,14 +97,6 @@ def test_a_pull_killed_midway_resumes_from_its_watermarks(
         projects = runs[1].counts["projects"]
         assert projects["emitted"] < projects["read"], "projects were taken from the watermark"
         assert pulling.api("GET", "/status").get_json()["status"] == "active"
-
-
-def _silent_for(sessions: sessionmaker[Session], seconds: float) -> None:
-    """Move the running pull's last heartbeat ``seconds`` into the past."""
-    with sessions.begin() as session:
-        for run in session.scalars(select(SyncRun).where(SyncRun.outcome == RUNNING)):
-            assert run.heartbeat_at is not None, "a running pull has sent a heartbeat"
-            run.heartbeat_at = run.heartbeat_at - timedelta(seconds=seconds)
 
 
 def _watermark(sessions: sessionmaker[Session], module: str) -> Any:

@@ -9,22 +9,13 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Connected, Org
+from tests.events import project, task, timesheet
 from tests.integration.sync_harness import Sync
-from tests.integration.test_consumer import Recorder, running
-from tests.portal import project, task, timesheet
-from tests.support import BrokerProbe, dumps, signed_headers, wait_until
+from tests.support import BrokerProbe, Recorder, running, send_signed, wait_until
 from worker.cli.runtime import build_consumer
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-def send(client: FlaskClient, integration: Connected, events: list[dict[str, Any]]) -> None:
-    body = dumps(events)
-    response = client.post(
-        integration.url, data=body, headers=signed_headers(integration.secret, body)
-    )
-    assert response.status_code == 202, response.get_json()
 
 
 def get(client: FlaskClient, org: Org, path: str) -> Any:
@@ -42,8 +33,8 @@ def test_signed_webhooks_end_in_the_right_state_and_error_summary_and_heal(
     broker: BrokerProbe,
 ) -> None:
     recorder = Recorder()
-    with running(build_consumer(settings, pg_sessions, on_outcomes=recorder)):
-        send(
+    with running(build_consumer(settings, pg_sessions, hooks=[recorder])):
+        send_signed(
             client,
             integration,
             [
@@ -64,7 +55,7 @@ def test_signed_webhooks_end_in_the_right_state_and_error_summary_and_heal(
         first = next(e for e in errors if e["module"] == "projects")
         assert first["resolution"] and first["message"] and first["count"] == 1
 
-        send(client, integration, [project("P1")])  # the missing project arrives
+        send_signed(client, integration, [project("P1")])  # the missing project arrives
         wait_until(lambda: len(recorder.statuses()) == 5)
 
     assert [t["source_id"] for t in get(client, org, "/api/v1/tasks")["items"]] == ["T1"]

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.events import CLIENT, bug, deleted, milestone, project, task, tasklist, timesheet
 from tests.integration.sync_harness import Sync
-from tests.portal import CLIENT, bug, deleted, milestone, project, task, tasklist, timesheet
 from worker.db import Project, Task, Timesheet
 
 pytestmark = pytest.mark.integration

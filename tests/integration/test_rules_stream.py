@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.events import CLIENT, bug, deleted, milestone, project, task, tasklist, timesheet, user
 from tests.integration.sync_harness import Sync
-from tests.portal import CLIENT, bug, deleted, milestone, project, task, tasklist, timesheet, user
 from worker.db import Bug, Customer, Milestone, Project, StaffUser, Task, Tasklist, Timesheet
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select, update
 
+from tests.events import bug, deleted, project, task, timesheet, user
 from tests.integration.sync_harness import Sync
-from tests.portal import bug, deleted, project, task, timesheet, user
 from worker.db import ProjectStaff, Timesheet
 
 pytestmark = pytest.mark.integration

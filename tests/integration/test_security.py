@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import CREDENTIAL_KEY, Connected, Org, make_org
+from tests.events import project
 from tests.integration.test_status_page import (
     SAME_ORIGIN,
     dead_letter,
@@ -26,8 +27,7 @@ from tests.integration.test_status_page import (
     page_csrf,
     submit,
 )
-from tests.portal import project
-from tests.support import project_event, send_signed
+from tests.support import send_signed
 from webhook_gateway.security import SECURITY_HEADERS
 from webhook_gateway.status_page import COOKIE, CSRF_FIELD
 from worker.db import DeadLetter, Integration, IntegrationSecret, StatusSession
@@ -156,14 +156,14 @@ def test_the_signing_secret_is_stored_encrypted_and_webhooks_still_verify(
     (stored,) = secret_rows(pg_sessions, integration.id)
 
     assert is_sealed(stored) and integration.secret not in stored
-    send_signed(client, integration, project_event(event_id="e-sealed"))
+    send_signed(client, integration, project(event_id="e-sealed"))
 
 
 def test_a_secret_stored_in_clear_still_verifies_and_a_rotation_seals_it(
     client: FlaskClient, org: Org, integration: Connected, pg_sessions: sessionmaker[Session]
 ) -> None:
     store_in_clear(pg_sessions, integration.id, integration.secret)
-    send_signed(client, integration, project_event(event_id="e-legacy"))
+    send_signed(client, integration, project(event_id="e-legacy"))
 
     rotated = client.post(
         f"/api/v1/integrations/{integration.id}/secrets/rotate", headers=org.auth()
@@ -171,9 +171,9 @@ def test_a_secret_stored_in_clear_still_verifies_and_a_rotation_seals_it(
 
     assert rotated.status_code == 201
     assert all(is_sealed(row) for row in secret_rows(pg_sessions, integration.id))
-    send_signed(client, integration, project_event(event_id="e-old-secret-in-overlap"))
+    send_signed(client, integration, project(event_id="e-old-secret-in-overlap"))
     new = Connected(integration.id, rotated.get_json()["webhook_secret"])
-    send_signed(client, new, project_event(event_id="e-new-secret"))
+    send_signed(client, new, project(event_id="e-new-secret"))
 
 
 def test_keys_rotate_reseals_everything_with_the_new_key_and_seals_what_was_in_clear(

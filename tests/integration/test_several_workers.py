@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import QueueMessage, event_adapter
+from schemas import QueueMessage
 from tests.conftest import Connected
-from tests.support import BrokerProbe, add_integration, project_event, running, wait_until
+from tests.events import deleted, message, project, task
+from tests.support import BrokerProbe, Recorder, add_integration, running, wait_until
 from worker.cli.runtime import build_consumer
 from worker.db import SyncError, Task
 from worker.messaging.publisher import Publisher
@@ -36,21 +37,6 @@ INTEGRATION = "int-1"
 @pytest.fixture
 def sessions(pg_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     return add_integration(pg_sessions, INTEGRATION)
-
-
-def message(event_id: str, event: dict[str, Any], integration: str = INTEGRATION) -> QueueMessage:
-    return QueueMessage(
-        event_id=event_id, integration_id=integration, event=event_adapter.validate_python(event)
-    )
-
-
-def task_event(source_id: str = "T1", project_id: str = "P1") -> dict[str, Any]:
-    return {
-        "module": "tasks",
-        "action": "created",
-        "modified_at": "2026-11-24T10:00:00Z",
-        "data": {"id": source_id, "project_id": project_id, "name": "Design"},
-    }
 
 
 def backend_pid(session: Session) -> int:
@@ -119,8 +105,8 @@ def test_a_task_looked_at_while_its_project_is_being_written_is_applied(
 ) -> None:
     overlapping(
         sessions,
-        applying(message("p", project_event(action="created"))),
-        applying(message("t", task_event())),
+        applying(message(project(action="created"), INTEGRATION, "p")),
+        applying(message(task(action="created"), INTEGRATION, "t")),
     )
     assert live_tasks(sessions) == {"T1"}
     assert open_errors(sessions) == []
@@ -131,8 +117,8 @@ def test_a_project_written_while_its_task_is_being_refused_heals_the_task(
 ) -> None:
     overlapping(
         sessions,
-        applying(message("t", task_event())),
-        applying(message("p", project_event(action="created"))),
+        applying(message(task(action="created"), INTEGRATION, "t")),
+        applying(message(project(action="created"), INTEGRATION, "p")),
     )
     assert live_tasks(sessions) == {"T1"}
     assert open_errors(sessions) == []
@@ -141,12 +127,12 @@ def test_a_project_written_while_its_task_is_being_refused_heals_the_task(
 def test_an_outdated_task_arriving_before_its_project_leaves_no_open_error(
     sessions: sessionmaker[Session],
 ) -> None:
-    deleted = {**task_event(), "action": "deleted", "modified_at": "2026-11-24T12:00:00Z"}
-    deleted["data"] = {"id": "T1", "project_id": "P1"}
+    removal = deleted("tasks", "T1", "P1", at="2026-11-24T12:00:00Z")
     for batch in (
-        [message("t-deleted", deleted)],
-        [message("t-older", task_event())],  # older than the delete, its project not there
-        [message("p", project_event(action="created"))],
+        [message(removal, INTEGRATION, "t-deleted")],
+        # older than the delete, its project not there
+        [message(task(action="created"), INTEGRATION, "t-older")],
+        [message(project(action="created"), INTEGRATION, "p")],
     ):
         with sessions.begin() as session:
             apply_batch(session, batch)
@@ -164,7 +150,7 @@ def refused(version: datetime) -> Refusal:
         module="tasks",
         source_id="T1",
         reason=RELATED_PROJECT_MISSING,
-        payload=task_event(),
+        payload=task(action="created"),
         version=version,
         depends_on="P1",
     )
@@ -197,22 +183,12 @@ def one_event_per_batch(settings: Settings) -> Settings:
     return settings.model_copy(update={"batch_size": 1, "prefetch": 1})
 
 
-class Counter:
-    def __init__(self) -> None:
-        self.seen = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, outcomes: Any) -> None:
-        with self._lock:
-            self.seen += len(outcomes)
-
-
 @pytest.fixture
 def two_workers(
     one_event_per_batch: Settings, pg_sessions: sessionmaker[Session]
-) -> Iterator[Counter]:
-    counter = Counter()
-    workers = [build_consumer(one_event_per_batch, pg_sessions, on_outcomes=counter) for _ in "ab"]
+) -> Iterator[Recorder]:
+    counter = Recorder()
+    workers = [build_consumer(one_event_per_batch, pg_sessions, hooks=[counter]) for _ in "ab"]
     with running(*workers):
         yield counter
 
@@ -222,14 +198,13 @@ def test_two_workers_taking_projects_and_their_tasks_side_by_side_apply_every_ta
     publisher: Publisher,
     broker: BrokerProbe,
     pg_sessions: sessionmaker[Session],
-    two_workers: Counter,
+    two_workers: Recorder,
 ) -> None:
     stream = []
     for n in range(PAIRS):
-        project = project_event(f"P{n}", action="created")
         stream += [
-            message(f"p-{n}", project, integration.id),
-            message(f"t-{n}", task_event(f"T{n}", f"P{n}"), integration.id),
+            message(project(f"P{n}", action="created"), integration.id, f"p-{n}"),
+            message(task(f"T{n}", f"P{n}", action="created"), integration.id, f"t-{n}"),
         ]
     publisher.publish(stream)
 

@@ -6,8 +6,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Connected, Org
+from tests.events import project
 from tests.integration.test_dead_letters import store
-from tests.support import BrokerProbe, project_event, send_signed, wait_until
+from tests.support import BrokerProbe, send_signed, wait_until
 
 
 def status_of(client: FlaskClient, integration: Connected, org: Org) -> dict:  # type: ignore[type-arg]
@@ -21,7 +22,7 @@ def test_status_reports_what_the_worker_applied_and_when(
     client: FlaskClient, integration: Connected, org: Org, broker: BrokerProbe, worker: None
 ) -> None:
     for n in range(3):
-        send_signed(client, integration, project_event(f"P{n}", event_id=f"s-{n}"))
+        send_signed(client, integration, project(f"P{n}", event_id=f"s-{n}"))
 
     wait_until(lambda: status_of(client, integration, org)["modules"]["projects"]["applied"] == 3)
     body = status_of(client, integration, org)

@@ -20,11 +20,10 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import QueueMessage, event_adapter
 from tests.browser import DESKTOP, PHONE, chromium, overflow, screenshot, serve
 from tests.conftest import Connected, Org, make_org
+from tests.events import message, project
 from tests.integration.sync_harness import Sync
-from tests.portal import project
 from tests.support import wait_until
 from webhook_gateway.status_page import COOKIE, CSRF_FIELD, LOGIN_COOKIE, count_lines, utc_time
 from worker.cli.runtime import ConsumerThread, build_consumer
@@ -46,13 +45,9 @@ def dead_letter(
     headers: dict[str, Any] = ERROR_HEADERS,
 ) -> int:
     """A dead letter of ``event``, as the worker would have left it; its id."""
-    message = QueueMessage(
-        event_id=f"dead-{event['data']['id']}",
-        integration_id=integration_id,
-        event=event_adapter.validate_python(event),
-    )
+    dead = message(event, integration_id, f"dead-{event['data']['id']}")
     with sessions.begin() as session:
-        row = archive(session, message.model_dump_json(), headers, "projects.updated")
+        row = archive(session, dead.model_dump_json(), headers, "projects.updated")
         session.flush()
         return row.id
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage
 from tests.conftest import Connected, Org
-from tests.support import BrokerProbe, dumps, project_event, signed_headers
+from tests.events import project, webhook_body
+from tests.support import BrokerProbe, signed_headers
 from tests.tcp_proxy import broker_through_proxy
 from webhook_gateway import create_app
 from worker.db import Integration, ProcessedEvent
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 def _post(client: FlaskClient, integration: Connected, payload: Any, **kwargs: Any) -> Any:
-    body = payload if isinstance(payload, bytes) else dumps(payload)
+    body = payload if isinstance(payload, bytes) else webhook_body(payload)
     return client.post(
         integration.url, data=body, headers=signed_headers(integration.secret, body), **kwargs
     )
@@ -47,7 +48,7 @@ def _assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
 def test_accepted_event_is_in_the_queue_persistent_with_id_and_module_headers(
     client: FlaskClient, integration: Connected, broker: BrokerProbe
 ) -> None:
-    response = _post(client, integration, project_event(event_id="evt-1"))
+    response = _post(client, integration, project(event_id="evt-1"))
 
     assert response.status_code == 202
     assert response.get_json() == {"event_id": "evt-1", "status": "queued"}
@@ -63,7 +64,7 @@ def test_accepted_event_is_in_the_queue_persistent_with_id_and_module_headers(
 def test_webhook_id_header_is_the_event_id_when_the_envelope_has_none(
     client: FlaskClient, integration: Connected, broker: BrokerProbe
 ) -> None:
-    body = dumps(project_event())
+    body = webhook_body(project())
     headers = signed_headers(integration.secret, body, msg_id="msg_abc")
     response = client.post(integration.url, data=body, headers=headers)
     assert response.get_json() == {"event_id": "msg_abc", "status": "queued"}
@@ -77,7 +78,7 @@ def test_event_already_processed_is_answered_duplicate_and_not_published(
 ) -> None:
     with pg_sessions.begin() as session:
         session.add(ProcessedEvent(integration_id=integration.id, event_id="evt-seen"))
-    response = _post(client, integration, project_event(event_id="evt-seen"))
+    response = _post(client, integration, project(event_id="evt-seen"))
     assert response.get_json() == {"event_id": "evt-seen", "status": "duplicate"}
     assert broker.depth() == 0
 
@@ -85,7 +86,7 @@ def test_event_already_processed_is_answered_duplicate_and_not_published(
 def test_an_array_of_events_is_published_whole(
     client: FlaskClient, integration: Connected, broker: BrokerProbe
 ) -> None:
-    events = [project_event("P1", event_id="a-1"), project_event("P2", event_id="a-2")]
+    events = [project("P1", event_id="a-1"), project("P2", event_id="a-2")]
     response = _post(client, integration, events)
     assert response.status_code == 202
     assert [i["event_id"] for i in response.get_json()["items"]] == ["a-1", "a-2"]
@@ -95,11 +96,9 @@ def test_an_array_of_events_is_published_whole(
 def test_an_array_with_one_invalid_event_publishes_nothing(
     client: FlaskClient, integration: Connected, broker: BrokerProbe
 ) -> None:
-    bad = project_event("P2")
+    bad = project("P2")
     del bad["data"]["name"]
-    body = _assert_error(
-        _post(client, integration, [project_event("P1"), bad]), 422, "validation_failed"
-    )
+    body = _assert_error(_post(client, integration, [project("P1"), bad]), 422, "validation_failed")
     assert body["details"][0]["path"] == "1.data.name"
     assert broker.depth() == 0
 
@@ -108,7 +107,7 @@ def test_an_array_with_one_invalid_event_publishes_nothing(
 
 
 def test_unknown_integration_is_404(client: FlaskClient, broker: BrokerProbe) -> None:
-    body = dumps(project_event())
+    body = webhook_body(project())
     response = client.post(
         "/webhooks/nope", data=body, headers={"Content-Type": "application/json"}
     )
@@ -126,14 +125,14 @@ def test_deleted_integration_is_409(
         session.execute(
             update(Integration).where(Integration.id == integration.id).values(deleted_at=utcnow())
         )
-    _assert_error(_post(client, integration, project_event()), 409, "integration_deleted")
+    _assert_error(_post(client, integration, project()), 409, "integration_deleted")
     assert broker.depth() == 0
 
 
 def test_body_over_the_limit_is_413(
     client: FlaskClient, integration: Connected, broker: BrokerProbe, settings: Settings
 ) -> None:
-    event = project_event()
+    event = project()
     event["data"]["notes"] = "x" * (settings.webhook_max_bytes + 1)
     _assert_error(_post(client, integration, event), 413, "payload_too_large")
     assert broker.depth() == 0
@@ -153,7 +152,7 @@ def test_body_that_is_not_json_is_415(
 def test_bad_signature_is_401(
     client: FlaskClient, integration: Connected, broker: BrokerProbe
 ) -> None:
-    body = dumps(project_event())
+    body = webhook_body(project())
     headers = signed_headers(integration.secret, body)
     response = client.post(integration.url, data=body + b" ", headers=headers)
     _assert_error(response, 401, "invalid_signature")
@@ -163,7 +162,7 @@ def test_bad_signature_is_401(
 def test_unsigned_request_is_401(
     client: FlaskClient, integration: Connected, broker: BrokerProbe
 ) -> None:
-    body = dumps(project_event())
+    body = webhook_body(project())
     response = client.post(integration.url, data=body, headers={"Content-Type": "application/json"})
     _assert_error(response, 401, "invalid_signature")
     assert broker.depth() == 0
@@ -179,7 +178,7 @@ def test_malformed_json_is_400(
 def test_schema_violation_is_422_with_the_field_path(
     client: FlaskClient, integration: Connected, broker: BrokerProbe
 ) -> None:
-    event = project_event()
+    event = project()
     event["data"]["status"] = "paused"
     body = _assert_error(_post(client, integration, event), 422, "validation_failed")
     assert [d["path"] for d in body["details"]] == ["data.status"]
@@ -207,7 +206,7 @@ def test_token_mode_accepts_the_token_in_a_header(
 ) -> None:
     integration_id, token = token_integration
     response = client.post(
-        f"/webhooks/{integration_id}", json=project_event(), headers={"X-Billsync-Token": token}
+        f"/webhooks/{integration_id}", json=project(), headers={"X-Billsync-Token": token}
     )
     assert response.status_code == 202
     assert response.get_json()["event_id"].startswith("sha256-")
@@ -218,7 +217,7 @@ def test_token_mode_accepts_the_token_as_a_query_parameter(
     client: FlaskClient, token_integration: tuple[str, str], broker: BrokerProbe
 ) -> None:
     integration_id, token = token_integration
-    response = client.post(f"/webhooks/{integration_id}?token={token}", json=project_event())
+    response = client.post(f"/webhooks/{integration_id}?token={token}", json=project())
     assert response.status_code == 202
 
 
@@ -227,7 +226,7 @@ def test_token_mode_rejects_a_wrong_token(
 ) -> None:
     integration_id, _ = token_integration
     response = client.post(
-        f"/webhooks/{integration_id}", json=project_event(), headers={"X-Billsync-Token": "bwt_x"}
+        f"/webhooks/{integration_id}", json=project(), headers={"X-Billsync-Token": "bwt_x"}
     )
     _assert_error(response, 401, "invalid_signature")
     assert broker.depth() == 0
@@ -239,7 +238,7 @@ def test_token_mode_retries_of_an_id_less_event_share_one_event_id(
     integration_id, token = token_integration
     ids = {
         client.post(
-            f"/webhooks/{integration_id}", json=project_event(), headers={"X-Billsync-Token": token}
+            f"/webhooks/{integration_id}", json=project(), headers={"X-Billsync-Token": token}
         ).get_json()["event_id"]
         for _ in range(2)
     }
@@ -261,12 +260,12 @@ def test_broker_unreachable_is_503_with_retry_after_and_nothing_published_later(
         client = create_app(proxied, publisher=publisher, sessions=pg_sessions).test_client()
         created = client.post("/api/v1/integrations", json={"portal_id": "p"}, headers=org.auth())
         integration = Connected(created.get_json()["id"], created.get_json()["webhook_secret"])
-        assert _post(client, integration, project_event(event_id="before")).status_code == 202
+        assert _post(client, integration, project(event_id="before")).status_code == 202
         broker.get()  # the first one went through; take it out
 
         proxy.cut()
         started = time.monotonic()
-        response = _post(client, integration, project_event(event_id="during"))
+        response = _post(client, integration, project(event_id="during"))
         elapsed = time.monotonic() - started
 
         body = _assert_error(response, 503, "broker_unavailable")
@@ -275,7 +274,7 @@ def test_broker_unreachable_is_503_with_retry_after_and_nothing_published_later(
         assert json.dumps(body)
         proxy.restore()
         # The next event goes through alone: the refused one was not queued behind it.
-        assert _post(client, integration, project_event(event_id="after")).status_code == 202
+        assert _post(client, integration, project(event_id="after")).status_code == 202
         queued = broker.get()
         assert queued is not None and queued[1].headers["event-id"] == "after"
         assert broker.depth() == 0
@@ -288,15 +287,15 @@ def test_broker_unreachable_is_503_with_retry_after_and_nothing_published_later(
 def test_after_a_rotation_both_the_old_and_the_new_secret_are_accepted(
     client: FlaskClient, integration: Connected, org: Org, broker: BrokerProbe
 ) -> None:
-    assert _post(client, integration, project_event(event_id="before")).status_code == 202
+    assert _post(client, integration, project(event_id="before")).status_code == 202
     rotated = client.post(
         f"/api/v1/integrations/{integration.id}/secrets/rotate", headers=org.auth()
     )
     assert rotated.status_code == 201
     new = Connected(integration.id, rotated.get_json()["webhook_secret"])
 
-    assert _post(client, new, project_event(event_id="with-new")).status_code == 202
-    assert _post(client, integration, project_event(event_id="with-old")).status_code == 202
+    assert _post(client, new, project(event_id="with-new")).status_code == 202
+    assert _post(client, integration, project(event_id="with-old")).status_code == 202
     assert broker.depth() == 3
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from schemas import DeletedEvent, QueueMessage, event_adapter
 from schemas.envelope import TimesheetEvent
+from tests.events import deleted, message
 from webhook_gateway.errors import validation_details
 
 TIMESHEET: dict[str, Any] = {
@@ -29,6 +30,7 @@ TIMESHEET: dict[str, Any] = {
         "notes": "API review",
     },
 }
+AT = TIMESHEET["modified_at"]
 
 
 def _errors(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -99,26 +101,12 @@ def test_negative_minutes_are_rejected() -> None:
 
 
 def test_delete_needs_only_the_id_for_projects() -> None:
-    event = event_adapter.validate_python(
-        {
-            "module": "projects",
-            "action": "deleted",
-            "modified_at": "2026-11-24T10:15:00Z",
-            "data": {"id": "P1"},
-        }
-    )
+    event = event_adapter.validate_python(deleted("projects", "P1", at=AT))
     assert isinstance(event, DeletedEvent)
 
 
 def test_delete_of_a_child_record_needs_its_project_id() -> None:
-    details = _errors(
-        {
-            "module": "tasks",
-            "action": "deleted",
-            "modified_at": "2026-11-24T10:15:00Z",
-            "data": {"id": "T1"},
-        }
-    )
+    details = _errors(deleted("tasks", "T1", at=AT))
     assert "project_id" in details[0]["message"]
 
 
@@ -128,15 +116,11 @@ def test_event_ids_may_not_contain_dots() -> None:
 
 
 def test_queue_message_round_trips_through_json() -> None:
-    message = QueueMessage(
-        event_id="e1", integration_id="i1", event=event_adapter.validate_python(TIMESHEET)
-    )
-    assert QueueMessage.model_validate_json(message.model_dump_json()) == message
+    queued = message(TIMESHEET, "i1", "e1")
+    assert QueueMessage.model_validate_json(queued.model_dump_json()) == queued
 
 
 def test_queue_message_headers_carry_event_id_and_module() -> None:
-    message = QueueMessage(
-        event_id="e1", integration_id="i1", event=event_adapter.validate_python(TIMESHEET)
-    )
-    assert message.headers()["event-id"] == "e1"
-    assert message.headers()["module"] == "timesheets"
+    queued = message(TIMESHEET, "i1", "e1")
+    assert queued.headers()["event-id"] == "e1"
+    assert queued.headers()["module"] == "timesheets"

@@ -24,6 +24,7 @@ from schemas.api import (
     RecurringCreate,
     RecurringUpdate,
 )
+from tests import events
 from webhook_gateway.errors import numerals_up_to, parse_int, validation_details
 from webhook_gateway.services import CredentialsCache, _Cached
 
@@ -54,12 +55,7 @@ EVENTS: dict[str, dict[str, Any]] = {
 
 def event(module: str, path: str | None = None, value: Any = None) -> dict[str, Any]:
     """A valid event of ``module``, with ``value`` put at ``path`` (dotted) if given."""
-    built = {
-        "module": module,
-        "action": "updated",
-        "modified_at": "2026-11-24T10:00:00Z",
-        "data": copy.deepcopy(EVENTS[module]),
-    }
+    built = events.event(module, copy.deepcopy(EVENTS[module]))
     if path is not None:
         *parents, last = path.split(".")
         target: Any = built

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.messaging import (
     ApplyConsumer,
     DeadLetterArchiver,
-    OutcomeListener,
+    Hooks,
     Publisher,
     broker_connection,
     build_topology,
+    default_hooks,
 )
 from worker.pull import ProgressListener, PullRunner, SyncScheduler
 from worker.settings import Settings
@@ -33,8 +35,9 @@ def build_consumer(
     settings: Settings,
     sessions: sessionmaker[Session],
     *,
-    on_outcomes: OutcomeListener | None = None,
+    hooks: Sequence[Hooks] = (),
 ) -> ApplyConsumer:
+    """The apply consumer with the default hooks (metrics, log), then ``hooks``."""
     topology = build_topology(settings)
     return ApplyConsumer(
         broker_connection(settings),
@@ -42,7 +45,7 @@ def build_consumer(
         sessions,
         Publisher(settings, topology),
         settings,
-        on_outcomes=on_outcomes,
+        hooks=[*default_hooks(), *hooks],
     )
 
 

@@ -1,16 +1,18 @@
 """The broker side: connections (RabbitMQ with confirms, or the embedded SQLite
 transport), the topology, durable publishing, the apply consumer that feeds
-``worker.sync``, dead letters (archive, find, edit, replay) and the gauges
-``/metrics`` reads from the broker and the database."""
+``worker.sync`` and its hooks (the metrics, the log, whatever a caller adds), dead
+letters (archive, find, edit, replay) and the gauges ``/metrics`` reads from the broker
+and the database."""
 
 from worker.messaging.connection import broker_connection
-from worker.messaging.consumer import ApplyConsumer, OutcomeListener
+from worker.messaging.consumer import ApplyConsumer
 from worker.messaging.dead_letters import (
     DeadLetterArchiver,
     DeadLetterFilter,
     IntegrationUnknown,
     InvalidEdit,
     count,
+    dead_letter_detail,
     dead_letter_view,
     delete_matching,
     edit,
@@ -19,6 +21,7 @@ from worker.messaging.dead_letters import (
 )
 from worker.messaging.embedded import recover_in_flight
 from worker.messaging.gauges import StateCollector, serve_worker_metrics
+from worker.messaging.hooks import Hooks, LoggingHooks, MetricsHooks, default_hooks
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import APPLY_QUEUE, DEAD_LETTER_QUEUE, build_topology
 
@@ -28,15 +31,19 @@ __all__ = [
     "DEAD_LETTER_QUEUE",
     "DeadLetterArchiver",
     "DeadLetterFilter",
+    "Hooks",
     "IntegrationUnknown",
     "InvalidEdit",
-    "OutcomeListener",
+    "LoggingHooks",
+    "MetricsHooks",
     "Publisher",
     "StateCollector",
     "broker_connection",
     "build_topology",
     "count",
+    "dead_letter_detail",
     "dead_letter_view",
+    "default_hooks",
     "delete_matching",
     "edit",
     "find",

@@ -10,9 +10,8 @@ Message outcomes (every delivery ends in exactly one):
   fails too), the whole batch is kept unacked and no new batch is started; the
   database is probed with a capped, doubling back-off and the batch is applied again
   once it answers. No event spends an attempt on this and none is dead-lettered for
-  it; at most ``prefetch`` messages wait. Logged at WARNING once per outage, with its
-  duration, when the first transaction commits again
-  (``billsync_database_outages_total``, ``billsync_database_outage_seconds_total``).
+  it; at most ``prefetch`` messages wait. Hooks hear of it when it starts and, with its
+  duration, when the first transaction commits again.
 - **retry**: when applying fails otherwise, the batch is rolled back and its messages
   are tried one by one; a message that still fails stays unacked and is tried again
   after an exponential, jittered back-off (``retry_base_seconds`` doubling, capped
@@ -28,17 +27,19 @@ Message outcomes (every delivery ends in exactly one):
 Delivery is at least once; the processed-event ledger makes the effect exactly once
 (see ``worker.sync.apply``), so a batch applied again after a lost commit reply is a
 no-op for what did commit.
+
+The consumer counts and logs nothing itself: it tells its hooks
+(``worker.messaging.hooks``), and whoever builds it installs the ones that do.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,29 +51,24 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage
+from schemas.headers import (
+    ATTEMPTS_HEADER,
+    ERROR_CLASS_HEADER,
+    ERROR_MESSAGE_HEADER,
+    FIRST_FAILURE_HEADER,
+    LAST_FAILURE_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    TRACEBACK_HEADER,
+)
 from worker.db import database_reachable, is_unavailable
 from worker.errors import BrokerUnavailable, PermanentError, UndecodableMessage
+from worker.messaging.hooks import HookChain, Hooks
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import Topology
-from worker.metrics import (
-    APPLY_SECONDS,
-    DATABASE_OUTAGE_SECONDS,
-    DATABASE_OUTAGES,
-    EVENTS,
-)
 from worker.settings import Settings
 from worker.sync import Outcome, apply_batch
 
 __all__ = ["ApplyConsumer"]
-
-log = logging.getLogger(__name__)
-
-OutcomeListener = Callable[[Sequence[Outcome]], None]
-
-
-def count_outcomes(outcomes: Sequence[Outcome]) -> None:
-    for outcome in outcomes:
-        EVENTS.labels(outcome.module, outcome.status).inc()
 
 
 @dataclass(order=True)
@@ -108,14 +104,14 @@ class ApplyConsumer(ConsumerMixin):
         publisher: Publisher,
         settings: Settings,
         *,
-        on_outcomes: OutcomeListener | None = None,
+        hooks: Sequence[Hooks] = (),
     ) -> None:
         self.connection = connection
         self._topology = topology
         self._sessions = sessions
         self._publisher = publisher
         self._settings = settings
-        self._on_outcomes = on_outcomes
+        self._hooks = HookChain(hooks)
         self._pending: list[Message] = []
         self._pending_since = 0.0
         self._held: list[_Held] = []
@@ -223,7 +219,7 @@ class ApplyConsumer(ConsumerMixin):
                 self._pending = [m for m, _ in decoded] + self._pending
                 self._enter_outage(exc)
                 return
-            log.warning("batch of %d failed; applying one by one", len(decoded), exc_info=True)
+            self._hooks.on_batch_failed([qm for _, qm in decoded], exc)
             for index, (message, queue_message) in enumerate(decoded):
                 if self._outage is not None and not self._outage.reachable:
                     # The database went away meanwhile: the untried rest waits as a batch.
@@ -232,40 +228,24 @@ class ApplyConsumer(ConsumerMixin):
                 self._apply_alone(message, queue_message, attempts=1, first_failure=_now())
             return
         self._recovered()
-        self._settle([m for m, _ in decoded], outcomes, started)
+        self._settle(decoded, outcomes, started)
 
     def _apply(self, messages: Sequence[QueueMessage]) -> list[Outcome]:
+        self._hooks.before_apply(messages)
         with self._sessions.begin() as session:
             return apply_batch(session, messages)
 
     def _settle(
-        self, messages: Sequence[Message], outcomes: Sequence[Outcome], started: float
+        self,
+        messages: Sequence[tuple[Message, QueueMessage]],
+        outcomes: Sequence[Outcome],
+        started: float,
     ) -> None:
-        """Ack after commit; then report the outcomes."""
-        for message in messages:
-            message.ack()
+        """Committed: tell the hooks, then ack."""
         elapsed = time.monotonic() - started
-        APPLY_SECONDS.observe(elapsed)
-        count_outcomes(outcomes)
-        duration_ms = round(elapsed * 1000, 2)
-        for outcome in outcomes:
-            log.info(
-                "event %s",
-                outcome.status,
-                extra={
-                    "fields": {
-                        "event_id": outcome.event_id,
-                        "integration_id": outcome.integration_id,
-                        "module": outcome.module,
-                        "action": outcome.action,
-                        "outcome": outcome.status,
-                        "batch_size": len(outcomes),
-                        "duration_ms": duration_ms,
-                    }
-                },
-            )
-        if self._on_outcomes is not None:
-            self._on_outcomes(outcomes)
+        self._hooks.after_apply([qm for _, qm in messages], outcomes, elapsed)
+        for message, _ in messages:
+            message.ack()
 
     # retries ----------------------------------------------------------------
 
@@ -284,19 +264,22 @@ class ApplyConsumer(ConsumerMixin):
             elif attempts >= self._settings.apply_max_attempts:
                 self._dead_letter(message, exc, attempts, first_failure)
             else:
-                self._hold(message, attempts, first_failure)
+                delay = self._hold(message, attempts, first_failure)
+                self._hooks.on_retry(message, exc, attempts, delay)
         else:
             self._recovered()
-            self._settle([message], outcomes, started)
+            self._settle([(message, queue_message)], outcomes, started)
 
-    def _hold(self, message: Message, attempts: int, first_failure: str) -> None:
-        """Keep ``message`` unacked until its next attempt; ``attempts`` were spent."""
-        base = self._settings.retry_base_seconds * (2 ** max(0, attempts - 1))
+    def _hold(self, message: Message, attempts: int, first_failure: str) -> float:
+        """Keep ``message`` unacked until its next attempt; ``attempts`` were spent.
+        Returns the seconds until then."""
+        base: float = self._settings.retry_base_seconds * (2 ** max(0, attempts - 1))
         delay = min(self._settings.retry_max_seconds, base) * random.uniform(0.5, 1.0)
         heapq.heappush(
             self._held,
             _Held(time.monotonic() + delay, next(self._seq), message, attempts, first_failure),
         )
+        return delay
 
     def _next_due(self) -> float:
         if not self._held:
@@ -328,15 +311,17 @@ class ApplyConsumer(ConsumerMixin):
         now = time.monotonic()
         cap = min(self._settings.retry_max_seconds, self._settings.db_outage_probe_max_seconds)
         outage = self._outage
+        starting = outage is None
         if outage is None:
             cause = f"{type(exc).__name__}: {exc}"[:500] if exc is not None else "unknown"
-            log.info("database unavailable, holding the batch: %s", cause)
             delay = min(cap, self._settings.retry_base_seconds)
             outage = self._outage = _Outage(since=now, cause=cause, delay=delay, due=now)
         else:
             outage.delay = min(cap, max(outage.delay * 2, self._settings.retry_base_seconds))
         outage.due = now + outage.delay * random.uniform(0.5, 1.0)
         outage.reachable = False
+        if starting:
+            self._hooks.on_database_outage(outage.cause)
 
     def _database_ready(self) -> bool:
         """May a transaction be tried now? During an outage: once the back-off has passed
@@ -357,14 +342,7 @@ class ApplyConsumer(ConsumerMixin):
         outage, self._outage = self._outage, None
         if outage is None:
             return
-        seconds = time.monotonic() - outage.since
-        DATABASE_OUTAGES.inc()
-        DATABASE_OUTAGE_SECONDS.inc(seconds)
-        log.warning(
-            "database available again after %.1f s; held batches applied, no attempts spent",
-            seconds,
-            extra={"fields": {"outage_seconds": round(seconds, 3), "cause": outage.cause}},
-        )
+        self._hooks.on_database_recovered(time.monotonic() - outage.since, outage.cause)
 
     # dead letters -----------------------------------------------------------
 
@@ -375,13 +353,13 @@ class ApplyConsumer(ConsumerMixin):
         headers = dict(message.headers or {})
         headers.update(
             {
-                "x-billsync-error-class": type(exc).__name__,
-                "x-billsync-error-message": str(exc)[:2000],
-                "x-billsync-traceback": "".join(traceback.format_exception(exc))[-8000:],
-                "x-billsync-attempts": attempts,
-                "x-billsync-first-failure": first_failure or now,
-                "x-billsync-last-failure": now,
-                "x-billsync-original-routing-key": message.delivery_info.get("routing_key", ""),
+                ERROR_CLASS_HEADER: type(exc).__name__,
+                ERROR_MESSAGE_HEADER: str(exc)[:2000],
+                TRACEBACK_HEADER: "".join(traceback.format_exception(exc))[-8000:],
+                ATTEMPTS_HEADER: attempts,
+                FIRST_FAILURE_HEADER: first_failure or now,
+                LAST_FAILURE_HEADER: now,
+                ORIGINAL_ROUTING_KEY_HEADER: message.delivery_info.get("routing_key", ""),
             }
         )
         try:
@@ -390,19 +368,12 @@ class ApplyConsumer(ConsumerMixin):
                 routing_key=message.delivery_info.get("routing_key") or "unknown",
                 headers=headers,
             )
-        except BrokerUnavailable:
-            log.error("could not dead-letter %s; keeping it for later", headers.get("event-id"))
+        except BrokerUnavailable as unpublished:
             self._hold(message, attempts, first_failure or now)
+            self._hooks.on_dead_letter_failed(message, unpublished)
             return
         message.ack()
-        EVENTS.labels(str(headers.get("module", "unknown")), "dead_lettered").inc()
-        log.error(
-            "event dead-lettered after %d attempt(s): %s: %s",
-            attempts,
-            type(exc).__name__,
-            exc,
-            extra={"fields": {"event_id": headers.get("event-id"), "outcome": "dead_lettered"}},
-        )
+        self._hooks.on_dead_letter(message, exc, attempts)
 
 
 def _now() -> str:

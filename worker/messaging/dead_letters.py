@@ -34,7 +34,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage, WebhookEvent, event_adapter
 from schemas.api import DeadLetterQuery
+from schemas.headers import (
+    ATTEMPTS_HEADER,
+    ERROR_CLASS_HEADER,
+    ERROR_MESSAGE_HEADER,
+    FIRST_FAILURE_HEADER,
+    LAST_FAILURE_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    TRACEBACK_HEADER,
+)
+from schemas.responses import DeadLetterDetail, DeadLetterView
 from worker.db import DeadLetter, DeadLetterEdit, Integration
+from worker.errors import Conflict, Refused
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import Topology
 
@@ -46,6 +57,7 @@ __all__ = [
     "ReplayResult",
     "archive",
     "count",
+    "dead_letter_detail",
     "dead_letter_view",
     "delete_matching",
     "edit",
@@ -138,7 +150,7 @@ def delete_matching(session: Session, flt: DeadLetterFilter) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-class InvalidEdit(ValueError):
+class InvalidEdit(Refused):
     """The edited event does not fit the webhook contract (``errors`` says where)."""
 
     def __init__(self, errors: ValidationError) -> None:
@@ -146,7 +158,7 @@ class InvalidEdit(ValueError):
         self.errors = errors
 
 
-class IntegrationUnknown(ValueError):
+class IntegrationUnknown(Conflict):
     """An unreadable dead letter is being repaired, but which integration its event
     belongs to is not known (or the one given does not exist or contradicts it)."""
 
@@ -239,33 +251,24 @@ def _repaired(
     )
 
 
-def dead_letter_view(row: DeadLetter, *, whole: bool = False) -> dict[str, Any]:
-    """A dead letter as the CLI and API show it; ``whole`` adds body, headers, traceback."""
-    view: dict[str, Any] = {
-        "id": row.id,
-        "integration_id": row.integration_id,
-        "event_id": row.event_id,
-        "module": row.module,
-        "action": row.action,
-        "error_class": row.error_class,
-        "error_message": row.error_message,
-        "attempts": row.attempts,
-        "first_failure_at": _iso(row.first_failure_at),
-        "last_failure_at": _iso(row.last_failure_at),
-        "dead_at": _iso(row.dead_at),
+def dead_letter_view(row: DeadLetter) -> DeadLetterView:
+    """A dead letter as the CLI and API list it."""
+    return DeadLetterView.model_validate(row)
+
+
+def dead_letter_detail(row: DeadLetter) -> DeadLetterDetail:
+    """A dead letter whole: its message (or its body as text when it is not JSON),
+    its headers and the traceback of its last failure."""
+    whole = {
+        **dict(DeadLetterView.model_validate(row)),
+        "headers": {k: v for k, v in row.headers.items() if k != TRACEBACK_HEADER},
+        "traceback": row.traceback,
     }
-    if whole:
-        try:
-            view["message"] = json.loads(row.body)
-        except ValueError:
-            view["body"] = row.body
-        view["headers"] = {k: v for k, v in row.headers.items() if k != "x-billsync-traceback"}
-        view["traceback"] = row.traceback
-    return view
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    try:
+        whole["message"] = json.loads(row.body)
+    except ValueError:
+        whole["body"] = row.body
+    return DeadLetterDetail.model_validate(whole)
 
 
 @dataclass
@@ -373,13 +376,13 @@ def archive(
     error_class, error_message, attempts = _error_of(headers)
     row = DeadLetter(
         **{k: str(v)[:200] if v is not None else None for k, v in fields.items()},
-        routing_key=str(headers.get("x-billsync-original-routing-key") or routing_key)[:100],
+        routing_key=str(headers.get(ORIGINAL_ROUTING_KEY_HEADER) or routing_key)[:100],
         error_class=error_class,
         error_message=error_message,
-        traceback=str(headers.get("x-billsync-traceback", "")),
+        traceback=str(headers.get(TRACEBACK_HEADER, "")),
         attempts=attempts,
-        first_failure_at=_time(headers.get("x-billsync-first-failure")),
-        last_failure_at=_time(headers.get("x-billsync-last-failure")),
+        first_failure_at=_time(headers.get(FIRST_FAILURE_HEADER)),
+        last_failure_at=_time(headers.get(LAST_FAILURE_HEADER)),
         body=text,
         headers=json.loads(json.dumps(headers, default=str)),
     )
@@ -390,11 +393,11 @@ def archive(
 
 def _error_of(headers: dict[str, Any]) -> tuple[str, str, int]:
     """(error class, message, attempts) from billsync's headers or RabbitMQ's x-death."""
-    if "x-billsync-error-class" in headers:
+    if ERROR_CLASS_HEADER in headers:
         return (
-            str(headers["x-billsync-error-class"]),
-            str(headers.get("x-billsync-error-message", "")),
-            int(headers.get("x-billsync-attempts") or 0),
+            str(headers[ERROR_CLASS_HEADER]),
+            str(headers.get(ERROR_MESSAGE_HEADER, "")),
+            int(headers.get(ATTEMPTS_HEADER) or 0),
         )
     deaths = headers.get("x-death") or [{}]
     reason = str(deaths[0].get("reason", "unknown"))

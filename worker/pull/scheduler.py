@@ -10,13 +10,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db import Integration, IntegrationState
-from worker.integrations import RECONCILIATION, recover_stale, request_run
+from worker.db import Integration, IntegrationState, utcnow
+from worker.integrations import RunKind, recover_stale, request_run
 from worker.pull.runner import PullRunner
 from worker.settings import Settings
 
@@ -32,13 +32,17 @@ class SyncScheduler(threading.Thread):
         sessions: sessionmaker[Session],
         settings: Settings,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
-        """``clock`` (monotonic seconds) times the reconciliations; tests inject one."""
+        """``clock`` (monotonic seconds) times the reconciliations; ``now`` (aware wall
+        time, what heartbeats are written in) finds the runs whose runner died. Tests
+        inject both, and move them instead of waiting."""
         super().__init__(name="billsync-sync", daemon=True)
         self._runner = runner
         self._sessions = sessions
         self._settings = settings
         self._clock = clock
+        self._now = now
         self._stopping = threading.Event()
         interval = settings.reconcile_interval_seconds
         self._next_reconcile = clock() + interval if interval else None
@@ -57,8 +61,9 @@ class SyncScheduler(threading.Thread):
 
     def tick(self) -> None:
         """One pass: recover dead runs, request due reconciliations, run what is pending."""
+        stale_after = timedelta(seconds=self._settings.sync_stale_seconds)
         with self._sessions.begin() as session:
-            for run in recover_stale(session, timedelta(seconds=self._settings.sync_stale_seconds)):
+            for run in recover_stale(session, stale_after, now=self._now()):
                 log.warning("resuming a sync whose runner died", extra={"run_id": run.id})
         if self._next_reconcile is not None and self._clock() >= self._next_reconcile:
             self._request_reconciliations()
@@ -76,4 +81,4 @@ class SyncScheduler(threading.Thread):
             ).all()
             for integration in integrations:
                 if integration.source:  # JSON null and SQL NULL alike
-                    request_run(session, integration, RECONCILIATION)
+                    request_run(session, integration, RunKind.RECONCILIATION)
