@@ -209,10 +209,11 @@ class Readiness(BaseModel):
 
 
 class WebhookAccepted(BaseModel):
-    """An event queued, or already applied (sent again: nothing changes)."""
+    """An event queued. One sent again is queued again: the worker applies each event
+    id once, so nothing changes."""
 
     event_id: str
-    status: Literal["queued", "duplicate"]
+    status: Literal["queued"]
 
 
 class WebhookBatchAccepted(BaseModel):

@@ -138,6 +138,8 @@ def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
         credential_key=CREDENTIAL_KEY,
         portal_rate_calls=UNTHROTTLED,
         portal_allowed_hosts=FAKE_PORTAL_HOSTS,
+        # Status answers read the queues afresh: tests look at depths right after a change.
+        queue_depths_cache_seconds=0,
     )
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from flask import Flask, Response, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
@@ -210,10 +209,20 @@ def _json_error(error: ApiError) -> tuple[Response, int]:
     return respond(body, error.status, error.headers)
 
 
+# The form fields of a form post (the status page's) are checked; other bodies are
+# left unread here.
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def _refuse_nul_in_request() -> None:
     if "\x00" in request.path:
         raise ApiError(404, "not_found", "no such resource (the path holds a NUL character)")
-    for where, values in (("query", request.args), ("form", _form())):
+    # Most requests (webhooks among them) have no query string and no form: nothing
+    # to parse for that.
+    sources = [("query", request.args)] if request.query_string else []
+    if request.mimetype in _FORM_TYPES:
+        sources.append(("form", request.form))
+    for where, values in sources:
         bad = sorted({k for k, v in values.items(multi=True) if "\x00" in k or "\x00" in v})
         if bad:
             raise ApiError(
@@ -225,14 +234,6 @@ def _refuse_nul_in_request() -> None:
                     for name in bad
                 ],
             )
-
-
-def _form() -> MultiDict[str, str]:
-    """The form fields of a form post (the status page's), else none: other bodies
-    are left unread here."""
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return request.form
-    return MultiDict()
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -28,10 +28,20 @@ SECURITY_HEADERS = {
 }
 
 
+_SECURITY_HEADERS_LOWER = tuple(
+    (name.lower(), name, value) for name, value in SECURITY_HEADERS.items()
+)
+
+
 @blueprint.after_app_request
 def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    # Each answer has few headers: one pass over them is cheaper than a setdefault per
+    # header (werkzeug looks each one up and validates it again: a webhook's cost).
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}
+    for lower, name, value in _SECURITY_HEADERS_LOWER:
+        if lower not in present:
+            headers.add(name, value)
     return response
 
 

@@ -5,6 +5,9 @@ too (so a flood of them costs no query each), and the bound keeps such a flood f
 growing the process. While the database is unreachable an entry past its freshness
 is still served (stale-if-error): webhooks of known integrations keep being accepted
 into the broker, which is what lets nothing be lost in a database outage.
+
+The queue depths every status answer shows are read from the broker at most once per
+``BILLSYNC_QUEUE_DEPTHS_CACHE_SECONDS`` per process (``QueueDepthCache``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -26,7 +29,55 @@ from worker.integrations import WebhookCredentials, webhook_credentials
 from worker.messaging import APPLY_QUEUE, DEAD_LETTER_QUEUE, Publisher
 from worker.settings import Settings
 
-__all__ = ["CredentialsCache", "Services", "services"]
+__all__ = ["CredentialsCache", "QueueDepthCache", "Services", "services"]
+
+
+class _Depths(NamedTuple):
+    fresh_until: float
+    depths: dict[str, int | None]
+
+
+class QueueDepthCache:
+    """The shared queues' depths, read from the broker at most once per ``seconds``.
+
+    Every status answer shows them, and reading them costs two broker round trips per
+    answer; dashboards poll, and depths a second or two old tell them as much. One
+    caller reads while the others answer with the depths it is replacing (only the
+    first caller of a process waits). ``clock`` is injectable so tests need no sleep;
+    ``seconds=0`` reads every time. Whatever the read gives is kept, an unknown (None)
+    depth too: a broker that cannot answer is not asked again by every status call.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], dict[str, int | None]],
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._seconds = seconds
+        self._clock = clock
+        self._cached: _Depths | None = None
+        self._reading = threading.Lock()
+
+    def get(self) -> dict[str, int | None]:
+        cached = self._cached
+        if cached is not None and self._clock() < cached.fresh_until:
+            return dict(cached.depths)
+        # Another caller reading already: its predecessor's depths will do (if any).
+        if not self._reading.acquire(blocking=cached is None):
+            assert cached is not None  # a blocking acquire always succeeds
+            return dict(cached.depths)
+        try:
+            cached = self._cached  # read meanwhile by the caller this one waited for?
+            now = self._clock()
+            if cached is not None and now < cached.fresh_until:
+                return dict(cached.depths)
+            depths = self._read()
+            self._cached = _Depths(now + self._seconds, depths)
+            return dict(depths)
+        finally:
+            self._reading.release()
 
 
 class _Cached(NamedTuple):
@@ -70,10 +121,13 @@ class Services:
     publisher: Publisher
 
     _credentials: CredentialsCache = field(init=False, repr=False)
+    _queue_depths: QueueDepthCache = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         cache = CredentialsCache(self.settings.credentials_cache_max_entries)
         object.__setattr__(self, "_credentials", cache)  # frozen: set once, here
+        depths = QueueDepthCache(self._read_queue_depths, self.settings.queue_depths_cache_seconds)
+        object.__setattr__(self, "_queue_depths", depths)
 
     @property
     def credentials_cache(self) -> CredentialsCache:
@@ -108,7 +162,11 @@ class Services:
         return found
 
     def queue_depths(self) -> dict[str, int | None]:
-        """The shared queues' depths (every integration's events go through them)."""
+        """The shared queues' depths (every integration's events go through them), at
+        most ``queue_depths_cache_seconds`` old."""
+        return self._queue_depths.get()
+
+    def _read_queue_depths(self) -> dict[str, int | None]:
         return {
             "backlog": self.publisher.queue_depth(APPLY_QUEUE),
             "dead_letter_queue": self.publisher.queue_depth(DEAD_LETTER_QUEUE),

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     status_session_hours: float = Field(
         default=8.0, gt=0, description="How long a status-page login lasts."
     )
+    queue_depths_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a gateway process reuses the queue depths it last read from "
+        "the broker for status answers (0: read them for every answer).",
+    )
 
     # Webhook ingress (README: the webhook contract).
     webhook_max_bytes: int = Field(default=256 * 1024, gt=0)
@@ -81,7 +87,9 @@ class Settings(BaseSettings):
 
     # Topology and consumption.
     delivery_limit: int = Field(default=20, gt=0, description="Quorum-queue x-delivery-limit.")
-    prefetch: int = Field(default=200, gt=0)
+    # Two batches' worth: the next batch arrives while one is applied (at one batch, the
+    # broker sends more only once a batch is acked, and the worker waits for it).
+    prefetch: int = Field(default=400, gt=0)
     batch_size: int = Field(default=200, gt=0)
     batch_max_wait_ms: int = Field(default=50, ge=0)
     apply_max_attempts: int = Field(default=5, gt=0)

@@ -1,144 +1,135 @@
-"""Ingest throughput: signed, validated, broker-confirmed webhooks against a bare route.
+"""Ingest: signed webhooks through `billsync gateway`, against a bare Flask 202 route.
 
-    python -m tests.benchmarks.bench_ingest [--requests 3000] [--concurrency 16]
+    python -m tests.benchmarks.bench_ingest [--seconds 30] [--requests 40000]
+                                            [--threads 2] [--connections 16]
 
-Both servers run the same way (gunicorn, 2 gthread workers × 8 threads) and get
-the same pre-signed requests from the same client; the target for the gateway is
-≥ 0.6 × the bare route. Needs PostgreSQL and RabbitMQ (as the test suite finds them).
+wrk (``deploy/ensure-wrk.sh``) POSTs pre-signed, distinct webhooks (realistic events,
+``workload.realistic``) from a file (``signed_requests.lua``), first at the gateway
+(verify, validate, publish with confirm: a 202 means queued), then at ``bare_app``
+served by `billsync gateway`'s own gunicorn settings; each after a warm-up (a tenth
+of the run; none under 5 s). Figures: requests/s, p50 and p99. Target: gateway
+≥ 0.6 × the bare route.
+Needs PostgreSQL, RabbitMQ and wrk.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 
-from tests import servers
-from tests.benchmarks.common import temporary_database
-from tests.events import project, webhook_body
-from tests.support import signed_headers, wait_until
+from tests.benchmarks.common import (
+    billsync_env,
+    free_port,
+    gateway,
+    http_up,
+    new_tenant,
+    reset_queues,
+    settings_for,
+    standalone,
+    started,
+    temporary_database,
+)
+from tests.benchmarks.report import FULL, Figure, Row, Target
+from tests.benchmarks.workload import realistic
+from tests.benchmarks.wrk import WrkResult, run_wrk, warm_up_seconds, write_requests
+from worker.db import migrate
 
-BIN = Path(sys.executable).parent
+TARGET = 0.6
 
 
 @contextmanager
-def serving(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def bare_route(database_url: str) -> Iterator[str]:
+    """``bare_app`` under `billsync gateway`'s gunicorn settings, on a free port."""
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _up(url), timeout=30)
+    command = [sys.executable, "-m", "tests.benchmarks.bare_app", "--port", str(port)]
+    env = billsync_env(database_url)
+    with started("bare route", command, env, ready=lambda: http_up(url)):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
-def _up(url: str) -> bool:
-    try:
-        httpx.get(f"{url}/healthz", timeout=1)
-        return True
-    except httpx.HTTPError:
-        return False
+def _load(url: str, requests: Path, seconds: float, threads: int, connections: int) -> WrkResult:
+    """A warm-up, then the measured run; every answer must be a 2xx."""
+    warm = warm_up_seconds(seconds)
+    if warm:
+        run_wrk(url, requests, seconds=warm, threads=threads, connections=connections)
+    result = run_wrk(url, requests, seconds=seconds, threads=threads, connections=connections)
+    if result.errors["status"]:
+        raise RuntimeError(f"{url}: {result.errors['status']} answers were not 2xx")
+    if not result.requests:
+        raise RuntimeError(f"{url}: wrk completed no request")
+    return result
 
 
-def _blast(url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int) -> float:
-    chunks = [requests[i::concurrency] for i in range(concurrency)]
+def measure(seconds: float, requests: int, *, threads: int = 2, connections: int = 16) -> list[Row]:
+    with temporary_database() as database_url, tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(database_url)
+        engine = create_engine(database_url)
+        try:
+            migrate.upgrade_schema(engine)
+            tenant = new_tenant(engine, settings)
+        finally:
+            engine.dispose()
+        reset_queues(settings)
+        file = Path(tmp) / "requests.tsv"
+        events = realistic(requests, prefix="ingest-")
+        distinct = write_requests(file, tenant.webhook_path, tenant.webhook_secret, events)
+        with gateway(database_url) as url:
+            ours = _load(url, file, seconds, threads, connections)
+        reset_queues(settings)  # what the gateway queued
+        with bare_route(database_url) as url:
+            bare = _load(url, file, seconds, threads, connections)
+        reset_queues(settings)
 
-    def worker(chunk: list[tuple[bytes, dict[str, str]]]) -> int:
-        ok = 0
-        with httpx.Client(timeout=30) as client:
-            for body, headers in chunk:
-                ok += client.post(url, content=body, headers=headers).status_code == 202
-        return ok
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        accepted = sum(pool.map(worker, chunks))
-    elapsed = time.perf_counter() - started
-    if accepted != len(requests):
-        raise SystemExit(f"only {accepted} of {len(requests)} requests got 202 from {url}")
-    return len(requests) / elapsed
-
-
-def _measure(args: argparse.Namespace, database_url: str) -> dict[str, float]:
-    """Requests/s of the gateway and of the bare route."""
-    env = {
-        **os.environ,
-        "BILLSYNC_DATABASE_URL": database_url,
-        "BILLSYNC_BROKER_URL": servers.rabbitmq_url(),
-        "BILLSYNC_LOG_LEVEL": "WARNING",
-    }
-    name = make_url(database_url).database
-    billsync = [str(BIN / "billsync")]
-    created = subprocess.run(
-        [*billsync, "org", "create", "bench"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+    row = Row(
+        key="ingest",
+        what=f"`billsync gateway` under wrk -t{threads} -c{connections}, {seconds:.0f} s, "
+        "pre-signed webhooks",
+        figures=[
+            Figure("gateway_rps", "", ours.rate, "req/s"),
+            Figure("gateway_p50_ms", "p50", ours.p50_ms, "ms"),
+            Figure("gateway_p99_ms", "p99", ours.p99_ms, "ms"),
+            Figure("bare_rps", "bare Flask 202:", bare.rate, "req/s", baseline=True),
+            Figure("bare_p50_ms", "p50", bare.p50_ms, "ms", baseline=True),
+            Figure("bare_p99_ms", "p99", bare.p99_ms, "ms", baseline=True),
+        ],
+        targets=[Target("/ bare", ours.rate / bare.rate, ">=", TARGET, "×")],
+        ratios={"/ bare": ours.rate / bare.rate},
+        params={
+            "seconds": seconds,
+            "threads": threads,
+            "connections": connections,
+            "distinct_requests": distinct,
+            "gateway_requests": ours.requests,
+            "bare_requests": bare.requests,
+            "gateway_socket_errors": ours.socket_errors,
+            "bare_socket_errors": bare.socket_errors,
+        },
     )
-    token = json.loads(created.stdout)["admin_token"]
-    rates: dict[str, float] = {}
-    port = 18711
-    with serving([*billsync, "gateway", "--port", str(port)], port, env) as url:
-        integration = httpx.post(
-            f"{url}/api/v1/integrations",
-            json={"portal_id": name},
-            headers={"Authorization": f"Bearer {token}"},
-        ).json()
-        target = f"{url}/webhooks/{integration['id']}"
-        requests = []
-        for n in range(args.requests):
-            body = webhook_body(project(f"P{n}", event_id=f"e-{n}"))
-            requests.append((body, signed_headers(integration["webhook_secret"], body)))
-        _blast(target, requests[:200], args.concurrency)  # warm-up (and dedupe later)
-        rates["gateway"] = _blast(target, requests, args.concurrency)
-    bare = [
-        str(BIN / "gunicorn"),
-        "-w",
-        "2",
-        "--threads",
-        "8",
-        "-k",
-        "gthread",
-        "-b",
-        f"127.0.0.1:{port + 1}",
-        "tests.benchmarks.bare_app:app",
-    ]
-    with serving(bare, port + 1, env) as url:
-        target = f"{url}/webhooks/x"
-        _blast(target, requests[:200], args.concurrency)
-        rates["bare route"] = _blast(target, requests, args.concurrency)
-    return rates
+    if ours.socket_errors or bare.socket_errors:
+        row.notes.append(f"socket errors: gateway {ours.socket_errors}, bare {bare.socket_errors}")
+    return [row]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=FULL.ingest_seconds)
+    parser.add_argument("--requests", type=int, default=FULL.ingest_requests)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
-
-    try:
-        with temporary_database() as database_url:
-            rates = _measure(args, database_url)
-    finally:
-        servers.stop_all()
-    print(f"ingest, {args.requests} signed webhooks, {args.concurrency} concurrent clients")
-    for label, rate in rates.items():
-        print(f"  {label:<11} {rate:>8,.0f} requests/s")
-    print(f"  gateway / bare route = {rates['gateway'] / rates['bare route']:.2f}x (target >= 0.6)")
+    standalone(
+        "ingest",
+        lambda: measure(
+            args.seconds, args.requests, threads=args.threads, connections=args.connections
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Any
 import pika
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage
@@ -28,7 +28,7 @@ from tests.support import (
 from worker.cli.runtime import build_archiver, build_consumer
 from worker.db import DeadLetter, DeadLetterEdit, Project
 from worker.errors import BrokerUnavailable
-from worker.messaging import Hooks
+from worker.messaging import Hooks, dead_letters
 from worker.messaging.dead_letters import DeadLetterFilter, archive, edit, replay
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import APPLY_QUEUE, build_topology
@@ -92,6 +92,7 @@ def test_a_poison_event_is_archived_with_its_error_while_the_queue_keeps_flowing
     assert (row.module, row.action, row.error_class) == ("projects", "updated", "RuntimeError")
     assert row.attempts == settings.apply_max_attempts
     assert "poison event" in row.traceback
+    assert "x-billsync-traceback" not in row.headers  # kept once, in its column
     assert row.first_failure_at is not None and row.last_failure_at is not None
     assert json.loads(row.body)["event_id"] == "poison"
     assert broker.depth() == 0
@@ -245,7 +246,10 @@ def test_an_interrupted_replay_loses_nothing_and_applies_nothing_twice(
     settings: Settings,
     pg_sessions: sessionmaker[Session],
     broker: BrokerProbe,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Chunks of 100 instead of 1,000: the same boundaries with a tenth of the letters.
+    monkeypatch.setattr(dead_letters, "REPLAY_CHUNK", 100)
     store(pg_sessions, integration.id, 250)
     failing = FailsAfter(settings, confirmed=100)
 
@@ -261,6 +265,57 @@ def test_an_interrupted_replay_loses_nothing_and_applies_nothing_twice(
     assert remaining(pg_sessions) == 0
     failing.close()
     again.close()
+
+
+def test_a_replay_reads_only_ids_and_bodies_and_deletes_each_chunk_in_one_statement(
+    integration: Connected,
+    pg_sessions: sessionmaker[Session],
+    publisher: Publisher,
+    broker: BrokerProbe,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dead_letters, "REPLAY_CHUNK", 100)
+    store(pg_sessions, integration.id, 250)
+    statements: list[str] = []
+    engine = pg_sessions.kw["bind"]
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        result = replay(pg_sessions, publisher, DeadLetterFilter())
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert result.replayed == 250
+    reads = [s for s in statements if s.startswith("SELECT dead_letters.id")]
+    deletes = [s for s in statements if s.startswith("DELETE FROM dead_letters")]
+    assert len(reads) == 3 and len(deletes) == 3
+    assert all(s.startswith("SELECT dead_letters.id, dead_letters.body FROM") for s in reads)
+    wait_until(lambda: broker.depth() == 250)
+    assert remaining(pg_sessions) == 0
+
+
+def test_a_dead_letters_detail_shows_its_traceback_kept_once(
+    client: FlaskClient, integration: Connected, org: Org, pg_sessions: sessionmaker[Session]
+) -> None:
+    dead = message(project("P1"), integration.id, "dead-1")
+    headers = {
+        "x-billsync-error-class": "IntegrityError",
+        "x-billsync-traceback": "Traceback (most recent call last): …",
+        "event-id": "dead-1",
+    }
+    with pg_sessions.begin() as session:
+        row = archive(session, dead.model_dump_json(), headers, "projects.updated")
+        assert "x-billsync-traceback" not in row.headers
+        dead_id = row.id
+
+    response = client.get(f"/api/v1/dead-letters/{dead_id}", headers=org.auth("viewer"))
+
+    body = response.get_json()
+    assert body["traceback"] == "Traceback (most recent call last): …"
+    assert body["headers"] == {"x-billsync-error-class": "IntegrityError", "event-id": "dead-1"}
 
 
 def test_edit_and_replay_keeps_the_original_and_the_edit(

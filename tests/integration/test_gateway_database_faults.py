@@ -1,7 +1,7 @@
 """The gateway with its PostgreSQL cut (tests/tcp_proxy.py in front of it).
 
 The choice: webhooks of integrations the gateway knows keep being accepted into the
-broker with the cached credentials, the duplicate lookup skipped, and are applied
+broker with the cached credentials (the gateway needs no other query), and are applied
 once the database is back; an integration it cannot verify is 503 with Retry-After.
 Never a 500, and never a 2xx before the broker confirmed.
 """

@@ -6,9 +6,12 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Connected, Org
-from tests.events import project
+from tests.events import message, project
 from tests.integration.test_dead_letters import store
 from tests.support import BrokerProbe, send_signed, wait_until
+from webhook_gateway import create_app
+from worker.messaging.publisher import Publisher
+from worker.settings import Settings
 
 
 def status_of(client: FlaskClient, integration: Connected, org: Org) -> dict:  # type: ignore[type-arg]
@@ -57,3 +60,21 @@ def test_the_organization_status_lists_every_integration(
     assert [i["id"] for i in body["integrations"]] == [integration.id]
     assert body["integrations"][0]["status"] == "active"
     assert "backlog" in body
+
+
+def test_status_answers_reuse_the_queue_depths_they_read_for_a_while(
+    settings: Settings,
+    pg_sessions: sessionmaker[Session],
+    publisher: Publisher,
+    integration: Connected,
+    org: Org,
+    broker: BrokerProbe,
+) -> None:
+    cached = settings.model_copy(update={"queue_depths_cache_seconds": 3600})
+    client = create_app(cached, publisher=publisher, sessions=pg_sessions).test_client()
+    assert status_of(client, integration, org)["backlog"] == 0
+
+    publisher.publish([message(project("P1"), integration.id)])
+    wait_until(lambda: broker.depth() == 1)
+
+    assert status_of(client, integration, org)["backlog"] == 0  # as read a moment ago

@@ -8,16 +8,24 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import Engine, event, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import QueueMessage
 from tests.conftest import Connected, Org
 from tests.events import project, webhook_body
-from tests.support import BrokerProbe, signed_headers
+from tests.support import (
+    BrokerProbe,
+    Recorder,
+    row_count,
+    running,
+    signed_headers,
+    wait_until,
+)
 from tests.tcp_proxy import broker_through_proxy
 from webhook_gateway import create_app
-from worker.db import Integration, ProcessedEvent
+from worker.cli.runtime import build_consumer
+from worker.db import Integration, Project
 from worker.db.base import utcnow
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
@@ -70,17 +78,55 @@ def test_webhook_id_header_is_the_event_id_when_the_envelope_has_none(
     assert response.get_json() == {"event_id": "msg_abc", "status": "queued"}
 
 
-def test_event_already_processed_is_answered_duplicate_and_not_published(
+def test_an_event_sent_again_after_it_was_applied_is_queued_and_applied_once(
     client: FlaskClient,
     integration: Connected,
     broker: BrokerProbe,
+    settings: Settings,
     pg_sessions: sessionmaker[Session],
 ) -> None:
-    with pg_sessions.begin() as session:
-        session.add(ProcessedEvent(integration_id=integration.id, event_id="evt-seen"))
-    response = _post(client, integration, project(event_id="evt-seen"))
-    assert response.get_json() == {"event_id": "evt-seen", "status": "duplicate"}
+    recorder = Recorder()
+    with running(build_consumer(settings, pg_sessions, hooks=[recorder])):
+        first = _post(client, integration, project(name="Apollo", event_id="evt-seen"))
+        wait_until(lambda: recorder.statuses() == ["applied"])
+
+        again = _post(client, integration, project(name="Apollo", event_id="evt-seen"))
+        wait_until(lambda: recorder.statuses() == ["applied", "duplicate"])
+
+    # The gateway does not look event ids up (that would cost every request a query):
+    # the worker's ledger is what skips the second copy.
+    assert first.get_json() == again.get_json() == {"event_id": "evt-seen", "status": "queued"}
+    assert row_count(pg_sessions, Project) == 1
     assert broker.depth() == 0
+
+
+def test_a_known_integrations_webhook_takes_no_database_connection(
+    settings: Settings,
+    publisher: Publisher,
+    pg_sessions: sessionmaker[Session],
+    pg_engine: Engine,
+    org: Org,
+    broker: BrokerProbe,
+) -> None:
+    cached = settings.model_copy(update={"credentials_cache_seconds": 3600})
+    client = create_app(cached, publisher=publisher, sessions=pg_sessions).test_client()
+    created = client.post("/api/v1/integrations", json={"portal_id": "p"}, headers=org.auth())
+    integration = Connected(created.get_json()["id"], created.get_json()["webhook_secret"])
+    assert _post(client, integration, project(event_id="first")).status_code == 202
+    checkouts: list[object] = []
+
+    def checked_out(*args: object) -> None:
+        checkouts.append(args)
+
+    event.listen(pg_engine, "checkout", checked_out)
+    try:
+        response = _post(client, integration, project(event_id="second"))
+    finally:
+        event.remove(pg_engine, "checkout", checked_out)
+
+    assert response.status_code == 202
+    assert checkouts == []  # credentials from the cache, and no duplicate lookup
+    assert broker.depth() == 2
 
 
 def test_an_array_of_events_is_published_whole(

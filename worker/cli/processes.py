@@ -180,9 +180,21 @@ def _run_embedded(settings: Settings, host: str, port: int) -> None:
 @click.option("--port", type=int, default=None, help="Listen port [BILLSYNC_PORT].")
 @click.option("--workers", type=int, default=2, show_default=True, help="gunicorn processes.")
 @click.option("--threads", type=int, default=8, show_default=True, help="Threads per process.")
+@click.option(
+    "--worker-class",
+    type=click.Choice(["gthread", "sync"]),
+    default="gthread",
+    show_default=True,
+    help="gunicorn worker class (sync serves one request per process at a time).",
+)
 @click.pass_context
 def gateway(
-    ctx: click.Context, host: str | None, port: int | None, workers: int, threads: int
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    threads: int,
+    worker_class: str,
 ) -> None:
     """The HTTP gateway alone, under gunicorn (production; pair with `billsync worker`)."""
     from gunicorn.app.base import BaseApplication
@@ -201,7 +213,7 @@ def gateway(
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", worker_class)
             if "control_socket_disable" in self.cfg.settings:
                 # gunicorn 25.1+ opens a control socket at one path per user, so every
                 # gateway on the host would take it from the one before; billsync is

@@ -12,6 +12,7 @@ from worker.db.billing import (
     RecurringInvoice,
     RecurringRun,
 )
+from worker.db.counts import Counter, integration_counts
 from worker.db.migrate import (
     SchemaNotCurrent,
     SchemaUnversioned,
@@ -27,6 +28,7 @@ from worker.db.sync_models import (
     DeadLetterEdit,
     Integration,
     IntegrationActivity,
+    IntegrationCount,
     IntegrationSecret,
     IntegrationState,
     ParkedEvent,
@@ -62,12 +64,14 @@ __all__ = [
     "Base",
     "BillingStatus",
     "Bug",
+    "Counter",
     "Customer",
     "DeadLetter",
     "DeadLetterEdit",
     "Expense",
     "Integration",
     "IntegrationActivity",
+    "IntegrationCount",
     "IntegrationSecret",
     "IntegrationState",
     "Invoice",
@@ -95,6 +99,7 @@ __all__ = [
     "Timesheet",
     "UTCDateTime",
     "database_reachable",
+    "integration_counts",
     "is_unavailable",
     "make_engine",
     "make_sessionmaker",

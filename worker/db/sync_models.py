@@ -16,6 +16,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterEdit",
     "IntegrationActivity",
+    "IntegrationCount",
     "IntegrationSecret",
     "ParkedEvent",
     "ProcessedEvent",
@@ -232,3 +233,24 @@ class IntegrationActivity(Base):
     last_applied_at: Mapped[datetime | None]
     newest_applied_version: Mapped[datetime | None]
     last_webhook_at: Mapped[datetime | None]
+
+
+class IntegrationCount(Base):
+    """Deltas of the counts status shows per integration (live records per module, open
+    errors per module, parked events, dead letters); a count is the sum of its deltas.
+
+    Written only by the database's triggers (migration 0012), read by
+    ``integration_counts``: see ``worker.db.counts``.
+    """
+
+    __tablename__ = "integration_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[str] = mapped_column(String(64))
+    counter: Mapped[str] = mapped_column(String(64))
+    delta: Mapped[int]
+
+
+Index(
+    "ix_integration_counts_integration", IntegrationCount.integration_id, IntegrationCount.counter
+)

@@ -79,7 +79,7 @@ NOTES = (
     "The gateway answers 415 unless the request is Content-Type: application/json; which "
     "Content-Type Zoho sends with a user-defined JSON body is not confirmed.",
     "No event_id: Zoho has none to offer, so the gateway uses a hash of the event and a "
-    "repeated identical event is answered duplicate.",
+    "repeated identical event is applied once.",
 )
 
 FORMATS: dict[WebhookFieldKind, str] = {

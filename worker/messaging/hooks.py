@@ -8,7 +8,7 @@ a consumer installs ``default_hooks()`` (the metrics and the log) and adds its o
 What a hook that raises does:
 
 - ``before_apply``: the apply failed, like any failure of the events: the batch is
-  tried one by one, then retried and dead-lettered as usual. Tests inject failures so.
+  tried by halves, then retried and dead-lettered as usual. Tests inject failures so.
 - ``after_apply`` runs after the commit and before the acks: the messages stay
   unacked and the error leaves the consumer's loop; the broker redelivers them once
   the channel closes (found duplicate, as after a crash between commit and ack).
@@ -24,6 +24,7 @@ letter) see the broker's message, whose body may not even be a ``QueueMessage``.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from kombu.transport.base import Message
@@ -52,7 +53,7 @@ class Hooks:
         """The transaction committed in ``seconds``; the messages are acked next."""
 
     def on_batch_failed(self, messages: Sequence[QueueMessage], error: BaseException) -> None:
-        """Applying the batch failed, not for the database: it is tried one by one."""
+        """Applying the batch failed, not for the database: it is tried by halves."""
 
     def on_retry(self, message: Message, error: BaseException, attempt: int, delay: float) -> None:
         """``message`` failed on its own at ``attempt``; it is tried again after ``delay``
@@ -121,8 +122,9 @@ class MetricsHooks(Hooks):
         self, messages: Sequence[QueueMessage], outcomes: Sequence[Outcome], seconds: float
     ) -> None:
         APPLY_SECONDS.observe(seconds)
-        for outcome in outcomes:
-            EVENTS.labels(outcome.module, outcome.status).inc()
+        # One increment per (module, outcome) of the batch, not one per event.
+        for (module, status), count in Counter((o.module, o.status) for o in outcomes).items():
+            EVENTS.labels(module, status).inc(count)
 
     def on_dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
         module = str(_headers(message).get(MODULE_HEADER, "unknown"))
@@ -134,31 +136,38 @@ class MetricsHooks(Hooks):
 
 
 class LoggingHooks(Hooks):
-    """The consumer's log: every outcome, failed batches, dead letters, outages."""
+    """The consumer's log: one line per applied batch, failed batches, dead letters,
+    outages.
+
+    A batch's line counts its outcomes (and names its integrations and modules); which
+    event became what is kept where it is looked up: the processed-event ledger, the
+    error summary and the metrics. A line per event, with an ack per event, took 7 % of
+    the worker's time when profiled.
+    """
 
     def after_apply(
         self, messages: Sequence[QueueMessage], outcomes: Sequence[Outcome], seconds: float
     ) -> None:
-        duration_ms = round(seconds * 1000, 2)
-        for outcome in outcomes:
-            log.info(
-                "event %s",
-                outcome.status,
-                extra={
-                    "fields": {
-                        "event_id": outcome.event_id,
-                        "integration_id": outcome.integration_id,
-                        "module": outcome.module,
-                        "action": outcome.action,
-                        "outcome": outcome.status,
-                        "batch_size": len(outcomes),
-                        "duration_ms": duration_ms,
-                    }
-                },
-            )
+        counts = Counter(o.status for o in outcomes)
+        log.info(
+            "batch of %d applied: %s",
+            len(outcomes),
+            ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+            extra={
+                "fields": {
+                    "batch_size": len(outcomes),
+                    "duration_ms": round(seconds * 1000, 2),
+                    "outcomes": dict(sorted(counts.items())),
+                    "integration_ids": sorted({o.integration_id for o in outcomes}),
+                    "modules": sorted({o.module for o in outcomes}),
+                    "first_event_id": outcomes[0].event_id if outcomes else None,
+                    "last_event_id": outcomes[-1].event_id if outcomes else None,
+                }
+            },
+        )
 
     def on_batch_failed(self, messages: Sequence[QueueMessage], error: BaseException) -> None:
-        log.warning("batch of %d failed; applying one by one", len(messages), exc_info=error)
+        log.warning("batch of %d failed; applying it by halves", len(messages), exc_info=error)
 
     def on_dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
         event_id = _headers(message).get(EVENT_ID_HEADER)

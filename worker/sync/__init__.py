@@ -20,6 +20,7 @@ from worker.sync.modules import (
 )
 from worker.sync.rules.staff import normalize_email
 from worker.sync.rules.timesheets import CONFLICT_INVOICED
+from worker.sync.statistics import refresh_statistics
 from worker.sync.writers.children import write_children
 from worker.sync.writers.users import promote_staff
 
@@ -41,6 +42,7 @@ __all__ = [
     "normalize_email",
     "page_errors",
     "promote_staff",
+    "refresh_statistics",
     "registered",
     "spec_for",
     "write_children",

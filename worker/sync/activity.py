@@ -71,19 +71,20 @@ def record_activity(
         {"integration_id": integration_id, "module": module, **vars(tally)}
         for (integration_id, module), tally in sorted(tallies.items())
     ]
-    stmt = dialect_insert(session, IntegrationActivity)
+    # The Core table: an ORM bulk insert costs more Python than the statement's work.
+    table: Any = IntegrationActivity.__table__
+    stmt = dialect_insert(session, table)
     new = stmt.excluded
-    table: Any = IntegrationActivity
     greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
     stmt = stmt.on_conflict_do_update(
         index_elements=["integration_id", "module"],
         set_={
-            "applied": table.applied + new.applied,
-            "refused": table.refused + new.refused,
+            "applied": table.c.applied + new.applied,
+            "refused": table.c.refused + new.refused,
             **{
                 column: greatest(
-                    func.coalesce(getattr(table, column), getattr(new, column)),
-                    func.coalesce(getattr(new, column), getattr(table, column)),
+                    func.coalesce(table.c[column], new[column]),
+                    func.coalesce(new[column], table.c[column]),
                 )
                 for column in ("last_applied_at", "newest_applied_version", "last_webhook_at")
             },

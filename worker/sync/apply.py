@@ -31,11 +31,13 @@ What holds with any number of workers applying batches at once:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from schemas import Module, QueueMessage
@@ -44,14 +46,23 @@ from worker.db import Integration, IntegrationState, ParkedEvent, SyncError, utc
 from worker.sync.activity import EventOutcome, record_activity
 from worker.sync.columns import RowContext
 from worker.sync.error_summary import (
+    open_error_modules,
     open_waiting,
     record_refusals,
     resolve_records,
     resolve_unchanged,
 )
 from worker.sync.modules import MODULES, ModuleSpec
-from worker.sync.upsert import claim_events, insert_missing
-from worker.sync.writers.common import BatchContext, Key, ModuleResult, backfill_links, record_key
+from worker.sync.statistics import note_inserted
+from worker.sync.upsert import claim_events, insert_missing, is_postgresql
+from worker.sync.writers.common import (
+    BatchContext,
+    Key,
+    ModuleResult,
+    backfill_links,
+    record_key,
+    relation_keys,
+)
 from worker.sync.writers.locks import DependencyLocks
 
 __all__ = ["Outcome", "apply_batch"]
@@ -83,6 +94,13 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
     locks = DependencyLocks(session)
     locks.take(m for m in messages if m.integration_id in live)
     fresh = _claim(batch, messages, status)
+    # After the locks: a refusal waiting for a record this batch writes is committed by
+    # now, or made only after this batch commits (see worker.sync.writers.locks).
+    fresh_integrations = {messages[i].integration_id for i in fresh}
+    batch.open_errors = open_error_modules(
+        session, fresh_integrations, [s.module.value for s in specs]
+    )
+    _preload(batch, specs, [messages[i] for i in fresh])
 
     written: dict[Module, set[Key]] = {}
     for spec in specs:
@@ -97,7 +115,11 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
             spec.on_outdated(
                 batch, [messages[i] for i in indexes if winners.get(_key(messages[i])) != i]
             )
-        locks.take(healing)  # healed records may be waited for in turn
+        if locks.take(healing):  # healed records may be waited for in turn
+            # Waiting for those locks, refusals may have been committed since the check.
+            batch.open_errors = open_error_modules(
+                session, fresh_integrations, [s.module.value for s in specs]
+            )
         refusals_before = len(batch.refusals)
         batch_messages = [messages[i] for i in winners.values()] + healing
         result = spec.writer(batch, spec, batch_messages)
@@ -106,7 +128,7 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
         # primary customer turns "project missing" into "project without primary customer").
         written[module] = result.applied | result.refused
         _resolve_decided(batch, module, result, batch_messages)
-        _backfill(batch, specs, spec, result.applied)
+        _backfill(batch, specs, spec, batch.inserted(spec.model, result.applied))
         for index in indexes:
             key = _key(messages[index])
             won = winners.get(key) == index
@@ -117,6 +139,7 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
             else:
                 status[index] = EventOutcome.STALE
     record_refusals(session, batch.refusals)
+    note_inserted(session, SyncError, Counter(r.integration_id for r in batch.refusals))
     record_activity(session, messages, status)
     return [
         Outcome(m.event_id, m.integration_id, m.event.module.value, m.event.action.value, s)
@@ -162,11 +185,23 @@ def _park(
 
 def _integrations(session: Session, ids: set[str]) -> tuple[dict[str, RowContext], set[str]]:
     """The integrations that apply events, and the ids of the disabled (paused) ones."""
-    rows = list(
-        session.scalars(
-            select(Integration).where(Integration.id.in_(ids), Integration.deleted_at.is_(None))
-        )
+    named = (
+        Integration.id == any_(bindparam("ids", sorted(ids), type_=ARRAY(String())))
+        if is_postgresql(session)
+        else Integration.id.in_(ids)
     )
+    # Columns, not ORM objects: read once per batch, nothing to track.
+    rows = session.execute(
+        select(
+            Integration.id,
+            Integration.status,
+            Integration.organization_id,
+            Integration.invoiced_before,
+            Integration.modules,
+            Integration.field_map,
+            Integration.customer_duplication,
+        ).where(named, Integration.deleted_at.is_(None))
+    ).all()
     paused = {i.id for i in rows if i.status == IntegrationState.DISABLED}
     return {
         i.id: RowContext(
@@ -180,6 +215,24 @@ def _integrations(session: Session, ids: set[str]) -> tuple[dict[str, RowContext
         for i in rows
         if i.id not in paused
     }, paused
+
+
+def _preload(batch: BatchContext, specs: Sequence[ModuleSpec], fresh: list[QueueMessage]) -> None:
+    """Read, one query per table, the stored records the batch's events are about and
+    those their rows name (a log's project, task and owner), so that no writer asks
+    again: all of a batch's lookups of a table in one statement."""
+    by_module = {s.module: s for s in specs}
+    tables = {s.model for s in specs}
+    wanted: dict[Any, set[Key]] = {}
+    for message in fresh:
+        spec = by_module.get(message.event.module)
+        if spec is None:
+            continue
+        wanted.setdefault(spec.model, set()).add(_key(message))
+        for target, key in relation_keys(spec, batch.row(spec, message)):
+            if target in tables:  # customers are read by the projects writer's book
+                wanted.setdefault(target, set()).add(key)
+    batch.preload(wanted)
 
 
 def _key(message: QueueMessage) -> Key:
@@ -229,6 +282,8 @@ def _waiting(
             arrived.setdefault(integration_id, set()).add(source_id)
     healing: dict[Key, tuple[QueueMessage, SyncError]] = {}
     for integration_id, source_ids in arrived.items():
+        if not batch.has_open_errors(integration_id, spec.module.value):
+            continue
         for error in open_waiting(batch.session, integration_id, spec.module.value, source_ids):
             key = (integration_id, error.source_id)
             if key in healing or not error.last_payload:
@@ -293,6 +348,8 @@ def _resolve_decided(
                     message.event.modified_at
                 )
         for integration_id, versions in by_integration.items():
+            if not batch.has_open_errors(integration_id, module.value):
+                continue  # nothing open to resolve
             resolve_records(
                 batch.session, integration_id, module.value, versions, inclusive=inclusive
             )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ __all__ = [
     "Refusal",
     "list_errors",
     "page_errors",
+    "open_error_modules",
     "open_waiting",
     "record_refusals",
     "resolve_records",
@@ -165,6 +166,39 @@ def resolve_unchanged(session: Session, errors: Sequence[SyncError]) -> None:
             .values(resolved=True)
             .execution_options(synchronize_session=False)
         )
+
+
+def open_error_modules(
+    session: Session, integration_ids: Iterable[str], modules: Iterable[str]
+) -> set[tuple[str, str]]:
+    """The (integration, module) pairs with open errors: one probe of the open-errors
+    index per pair, so a batch of an integration without errors asks nothing more of
+    the summary (and costs the same however many resolved rows it keeps)."""
+    ids = sorted(set(integration_ids))
+    if not ids:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.execute(_OPEN_MODULES, {"i": ids, "m": sorted(set(modules))})
+    else:
+        found = session.execute(
+            select(SyncError.integration_id, SyncError.module)
+            .where(SyncError.integration_id.in_(ids), SyncError.resolved.is_(False))
+            .distinct()
+        )
+    return {(i, m) for i, m in found}
+
+
+# ``resolved = false``, not ``IS false``: only an equality is an index condition.
+_OPEN_MODULES = text(
+    """
+    SELECT i.id, m.module
+    FROM unnest(CAST(:i AS varchar[])) AS i(id), unnest(CAST(:m AS varchar[])) AS m(module)
+    WHERE EXISTS (
+        SELECT 1 FROM sync_errors e
+        WHERE e.integration_id = i.id AND e.resolved = false AND e.module = m.module
+    )
+    """
+)
 
 
 def open_waiting(

@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, tuple_
-
 from schemas import QueueMessage
 from worker.db import Project
-from worker.sync.columns import RowShape, event_row
+from worker.sync.columns import RowShape
 from worker.sync.rules.reasons import RELATED_PROJECT_MISSING
 from worker.sync.writers.common import (
     BatchContext,
@@ -36,17 +34,18 @@ def write_children(
     project was deleted.
     """
     result = ModuleResult()
-    pairs = [(m, event_row(shape, m.event, batch.integrations[m.integration_id])) for m in messages]
+    pairs = [(m, batch.row(shape, m)) for m in messages]
     project_keys = [(r["integration_id"], r["project_source_id"]) for _, r in pairs]
-    known_projects = ids_by_source(batch.session, Project, project_keys)
-    live_projects = ids_by_source(batch.session, Project, project_keys, live_only=True)
+    known_projects = ids_by_source(batch, Project, project_keys)
+    live_projects = ids_by_source(batch, Project, project_keys, live_only=True)
+    withdrawn = known_projects.keys() - live_projects.keys()
     stored = _stored_versions(batch, shape, messages)
     rows = []
     for message, row in pairs:
         project_key = (row["integration_id"], row["project_source_id"])
         if not is_newer(message, *stored.get(record_key(message), (None, False))):
             continue  # stale: a newer version is stored, nothing to write or refuse
-        if not row["deleted"] and project_key in known_projects.keys() - live_projects.keys():
+        if not row["deleted"] and project_key in withdrawn:
             row["deleted"] = True
         elif not row["deleted"] and project_key not in live_projects:
             batch.refusals.append(
@@ -55,8 +54,8 @@ def write_children(
             result.refused.add(record_key(message))
             continue
         rows.append(row)
-    resolve_relations(batch.session, shape.relations, rows)
-    result.applied = write_rows(batch.session, shape.model, rows)
+    resolve_relations(batch, shape.relations, rows)
+    result.applied = write_rows(batch, shape.model, rows)
     return result
 
 
@@ -65,10 +64,5 @@ def _stored_versions(
 ) -> dict[Key, tuple[Any, bool]]:
     """(version, deleted) of the stored records, so an outdated event is never refused:
     its refusal would stay open beside the newer version."""
-    table: Any = shape.model
-    columns = (table.integration_id, table.source_id, table.source_modified_at, table.deleted)
-    keys = [record_key(m) for m in messages]
-    found = batch.session.execute(
-        select(*columns).where(tuple_(table.integration_id, table.source_id).in_(keys))
-    )
-    return {(i, s): (v, d) for i, s, v, d in found}
+    found = batch.stored(shape.model, [record_key(m) for m in messages])
+    return {key: (stored.version, stored.deleted) for key, stored in found.items()}

@@ -77,18 +77,20 @@ class DependencyLocks:
         self._enabled = session.get_bind().dialect.name == "postgresql"
         self._held: dict[int, bool] = {}  # key → held exclusively
 
-    def take(self, messages: Iterable[QueueMessage]) -> None:
+    def take(self, messages: Iterable[QueueMessage]) -> bool:
+        """Take the locks of ``messages`` not held yet; whether there were any."""
         wanted: dict[int, bool] = {}
         for message in messages:
             for key, exclusive in _keys(message):
                 wanted[key] = wanted.get(key, False) or exclusive
         new = {k: x for k, x in wanted.items() if k not in self._held or (x and not self._held[k])}
         if not new:
-            return
+            return False
         if self._enabled:
             keys = sorted(new)
             self._session.execute(_TAKE, {"keys": keys, "exclusive": [new[k] for k in keys]}).all()
         self._held.update(new)
+        return True
 
 
 def _keys(message: QueueMessage) -> list[tuple[int, bool]]:

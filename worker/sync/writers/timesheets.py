@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from schemas import QueueMessage
 from schemas.envelope import TimesheetEvent
 from worker.db import BillingStatus, Bug, Project, ProjectStaff, SyncError, Task, Timesheet
-from worker.sync.columns import RowShape, event_row
+from worker.sync.columns import RowShape
 from worker.sync.rules.reasons import (
     CONFLICT_INVOICED,
     NO_PRIMARY_CUSTOMER,
@@ -28,7 +28,7 @@ from worker.sync.rules.timesheets import (
     is_locked,
     withdraws,
 )
-from worker.sync.upsert import insert_missing
+from worker.sync.upsert import insert_missing, key_filter
 from worker.sync.writers.common import (
     BatchContext,
     Key,
@@ -63,7 +63,7 @@ def write_timesheets(
     rows = []
     for message in messages:
         key = record_key(message)
-        row = event_row(shape, message.event, batch.integrations[message.integration_id])
+        row = batch.row(shape, message)
         current = stored.get(key)
         if current is not None and not is_newer(message, current.version, current.deleted):
             rows.append(row)  # stale: the upsert leaves the stored version alone
@@ -92,8 +92,8 @@ def write_timesheets(
                 row = {**row, "deleted": True}
         rows.append(row)
     _link_owners(batch, messages, rows)
-    resolve_relations(batch.session, shape.relations, rows)
-    written = write_rows(batch.session, Timesheet, rows, keep_on_update=("billing_status",))
+    resolve_relations(batch, shape.relations, rows)
+    written = write_rows(batch, Timesheet, rows, keep_on_update=("billing_status",))
     result.applied = written - result.refused
     _add_project_staff(batch, [r for r in rows if not r["deleted"] and _key(r) in result.applied])
     return result
@@ -104,18 +104,28 @@ def _key(row: dict[str, Any]) -> Key:
 
 
 def _stored(batch: BatchContext, messages: Sequence[QueueMessage]) -> dict[Key, _Stored]:
-    keys = [record_key(m) for m in messages]
-    found = batch.session.execute(
-        select(
-            Timesheet.integration_id,
-            Timesheet.source_id,
-            Timesheet.source_modified_at,
-            Timesheet.deleted,
-            Timesheet.billing_status,
-            Timesheet.payload,
-        ).where(tuple_(Timesheet.integration_id, Timesheet.source_id).in_(keys))
-    )
-    return {(i, s): _Stored(v, d, b, p) for i, s, v, d, b, p in found}
+    found = batch.stored(Timesheet, [record_key(m) for m in messages])
+    # The payload only for an invoiced log a newer version would change: the conflict
+    # keeps both versions.
+    locked = [
+        key
+        for m in messages
+        if (key := record_key(m)) in found
+        and is_locked(found[key].billing_status or "")
+        and is_newer(m, found[key].version, found[key].deleted)
+    ]
+    payloads: dict[Key, Any] = {}
+    if locked:
+        rows = batch.session.execute(
+            select(Timesheet.integration_id, Timesheet.source_id, Timesheet.payload).where(
+                key_filter(batch.session, Timesheet, set(locked))
+            )
+        )
+        payloads = {(i, s): p for i, s, p in rows}
+    return {
+        key: _Stored(v.version, v.deleted, v.billing_status or "", payloads.get(key))
+        for key, v in found.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -138,8 +148,8 @@ class _Lookups:
         ]
         session = batch.session
         project_keys = {(i, d.project_id) for i, d in logs}
-        projects = ids_by_source(session, Project, project_keys, live_only=True)
-        deleted = ids_by_source(session, Project, project_keys).keys() - projects.keys()
+        projects = ids_by_source(batch, Project, project_keys, live_only=True)
+        deleted = ids_by_source(batch, Project, project_keys).keys() - projects.keys()
         missing = project_keys - projects.keys() - deleted
         # Refused for lack of a primary customer: earlier (error summary) or in this batch.
         refused = {
@@ -147,14 +157,14 @@ class _Lookups:
             for r in batch.refusals
             if r.module == "projects" and r.reason is NO_PRIMARY_CUSTOMER
         }
-        if missing - refused:
+        # Only an integration with open project errors can have such a refusal stored.
+        unknown = {k for k in missing - refused if batch.has_open_errors(k[0], "projects")}
+        if unknown:
             refused |= {
                 (i, s)
                 for i, s in session.execute(
                     select(SyncError.integration_id, SyncError.source_id).where(
-                        tuple_(SyncError.integration_id, SyncError.source_id).in_(
-                            list(missing - refused)
-                        ),
+                        key_filter(session, SyncError, unknown),
                         SyncError.module == "projects",
                         SyncError.reason == NO_PRIMARY_CUSTOMER.code,
                         SyncError.resolved.is_(False),
@@ -166,8 +176,8 @@ class _Lookups:
             deleted_projects=set(deleted),
             refused_projects=refused,
             # A deleted task or bug was synced: its logs keep pointing at it.
-            tasks=ids_by_source(session, Task, {(i, d.task_id) for i, d in logs if d.task_id}),
-            bugs=ids_by_source(session, Bug, {(i, d.bug_id) for i, d in logs if d.bug_id}),
+            tasks=ids_by_source(batch, Task, {(i, d.task_id) for i, d in logs if d.task_id}),
+            bugs=ids_by_source(batch, Bug, {(i, d.bug_id) for i, d in logs if d.bug_id}),
             contexts={i: c.modules for i, c in batch.integrations.items()},
         )
 
@@ -225,7 +235,7 @@ def _link_owners(
         if isinstance(m.event, TimesheetEvent) and record_key(m) in live
     ]
     if owners:
-        ensure_staff(batch.session, owners)
+        ensure_staff(batch, owners)
 
 
 def _add_project_staff(batch: BatchContext, rows: list[dict[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -11,8 +12,9 @@ from sqlalchemy.orm import Session
 from schemas import QueueMessage
 from schemas.payloads import TimesheetOwner
 from worker.db import InvoiceUser, StaffUser, utcnow
-from worker.sync.columns import RowContext, RowShape, event_row
+from worker.sync.columns import RowContext, RowShape
 from worker.sync.rules.staff import PROJECT_STAFF, normalize_email, staff_kind
+from worker.sync.statistics import note_inserted
 from worker.sync.upsert import insert_missing
 from worker.sync.writers.common import BatchContext, Key, ModuleResult, ids_by_source, write_rows
 
@@ -38,21 +40,29 @@ def invoice_user_emails(
 def write_users(
     batch: BatchContext, shape: RowShape, messages: Sequence[QueueMessage]
 ) -> ModuleResult:
-    rows = [event_row(shape, m.event, batch.integrations[m.integration_id]) for m in messages]
+    rows = [batch.row(shape, m) for m in messages]
     known = invoice_user_emails(
         batch.session, {r["organization_id"] for r in rows}, (r.get("email") for r in rows)
     )
     for row in rows:
         if not row["deleted"]:
             row["kind"] = staff_kind(row["email"], known)
-    return ModuleResult(applied=write_rows(batch.session, shape.model, rows))
+    return ModuleResult(applied=write_rows(batch, shape.model, rows))
 
 
 def ensure_staff(
-    session: Session, owners: Iterable[tuple[RowContext, TimesheetOwner]]
+    batch: BatchContext, owners: Iterable[tuple[RowContext, TimesheetOwner]]
 ) -> dict[Key, int]:
     """Staff users for time-log owners, created if missing; ids by (integration, user id)."""
-    pairs = list(owners)
+    session = batch.session
+    everyone = list(owners)
+    keys = {(ctx.integration_id, owner.id) for ctx, owner in everyone}
+    # Staff already stored stay as they are: only the new ones are made (and need to know
+    # whether they use the invoicing organization).
+    stored = batch.stored(StaffUser, keys)
+    pairs = [(ctx, o) for ctx, o in everyone if (ctx.integration_id, o.id) not in stored]
+    if not pairs:
+        return ids_by_source(batch, StaffUser, keys)
     known = invoice_user_emails(
         session, {ctx.organization_id for ctx, _ in pairs}, (o.email for _, o in pairs)
     )
@@ -72,7 +82,9 @@ def ensure_staff(
         for ctx, owner in pairs
     }
     insert_missing(session, StaffUser, list(rows.values()))
-    return ids_by_source(session, StaffUser, rows.keys())
+    batch.forget(StaffUser, rows.keys())
+    note_inserted(session, StaffUser, Counter(integration_id for integration_id, _ in rows))
+    return ids_by_source(batch, StaffUser, keys)
 
 
 def promote_staff(session: Session, organization_id: str, email: str) -> int:
