@@ -279,10 +279,10 @@ class _Request:
 class _Pipeline:
     """A thread that owns one confirm-mode connection and publishes for every caller.
 
-    Callers queue requests and wake the thread through a pipe; the thread waits on
-    that pipe and the broker's socket at once, so it publishes whatever is queued back
-    to back while earlier messages await their confirms, and reads the acks and nacks
-    (each may cover many delivery tags at once, ``multiple``) as they come. Each
+    Callers queue requests and wake the thread through a pipe if it sleeps; the thread
+    waits on that pipe and the broker's socket at once, so it publishes whatever is
+    queued back to back while earlier messages await their confirms, and reads the acks
+    and nacks (each may cover many delivery tags at once, ``multiple``) as they come. Each
     delivery tag maps to its request, so a nack or a lost connection fails exactly the
     requests it concerns. Only this thread touches the connection (py-amqp is not
     thread-safe).
@@ -305,6 +305,9 @@ class _Pipeline:
         self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
         self._stopping = False
+        # True while the thread waits (or is about to) with nothing queued: only then
+        # does a caller need to wake it (a system call, and a thread switch).
+        self._sleeping = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -336,7 +339,8 @@ class _Pipeline:
             if self._stopping:
                 raise _NotConfirmed("the publisher was closed", retry=False)
             self._queue.append(request)
-            if len(self._queue) == 1:  # else a wake-up is already pending
+            if self._sleeping:  # else it takes the queue before it sleeps again
+                self._sleeping = False
                 self._wake()
         # The thread fails every request in time by itself; this bound is for a
         # thread that would be stuck, and counts only while it makes no progress.
@@ -393,8 +397,11 @@ class _Pipeline:
         watched: list[int | socket.socket] = (
             [self._wake_r] if sock is None else [self._wake_r, sock]
         )
+        with self._lock:
+            self._sleeping = not self._queue
+            timeout = self._select_timeout() if self._sleeping else 0.0
         try:
-            readable, _, _ = select.select(watched, [], [], self._select_timeout())
+            readable, _, _ = select.select(watched, [], [], timeout)
         except (OSError, ValueError) as exc:  # the socket broke under us
             self._lost(exc)
             return True
@@ -410,8 +417,8 @@ class _Pipeline:
                 self._read_confirms()
             except Exception as exc:
                 self._lost(exc)
-        # Whatever happened above: the wake-up that announced these was consumed.
         with self._lock:
+            self._sleeping = False
             batch = list(self._queue)
             self._queue.clear()
         try:
@@ -429,8 +436,6 @@ class _Pipeline:
         return sock
 
     def _select_timeout(self) -> float | None:
-        if self._queue:
-            return 0.0
         now = time.monotonic()
         waits = []
         if self._deadlines:
