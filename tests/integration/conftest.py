@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Org
@@ -54,3 +56,22 @@ def portal() -> FakePortal:
     portal = FakePortal()
     portal.seed(projects=4, tasks_per_project=3, logs_per_task=2, users=3, without_client=1)
     return portal
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database: a new SQLite file, or a schema of the test module's own in
+    the run's PostgreSQL."""
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    else:
+        schema = f"{request.module.__name__.rsplit('.', 1)[-1]}_check"
+        url = request.getfixturevalue("database_url")
+        admin = create_engine(url)
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        admin.dispose()
+        engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    yield engine
+    engine.dispose()

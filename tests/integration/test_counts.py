@@ -4,13 +4,11 @@ whatever changes them, on PostgreSQL and on the embedded SQLite."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, delete, func, insert, inspect, select, text, update
+from sqlalchemy import Engine, delete, func, insert, inspect, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.events import deleted, message, project, task
@@ -375,23 +373,6 @@ def test_every_modules_table_is_counted(any_sessions: sessionmaker[Session]) -> 
         "dead_letters",
     ]:
         assert {f"count_{table}_{e}" for e in events} <= found.get(table, set()), table
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database: a new SQLite file, or a new schema in the run's PostgreSQL."""
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'm.sqlite'}")
-    else:
-        url = request.getfixturevalue("database_url")
-        admin = create_engine(url)
-        with admin.begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS counts_check CASCADE"))
-            connection.execute(text("CREATE SCHEMA counts_check"))
-        admin.dispose()
-        engine = create_engine(url, connect_args={"options": "-csearch_path=counts_check"})
-    yield engine
-    engine.dispose()
 
 
 def test_the_upgrade_counts_the_rows_already_there(fresh_engine: Engine) -> None:
