@@ -37,11 +37,13 @@ from worker.integrations.sync_runs import (
     claim,
     finish,
     heartbeat,
+    may_pull,
     recover_stale,
     request_run,
 )
 
 __all__ = [
+    "may_pull",
     "CANCELLED",
     "CredentialKeyError",
     "FAILED",

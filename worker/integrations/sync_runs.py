@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from worker.errors import Conflict
 from worker.sync import MODULES
 
 __all__ = [
+    "may_pull",
     "OPEN",
     "RunKind",
     "RunOutcome",
@@ -64,6 +65,16 @@ class SourceMissing(Conflict):
             f"integration {integration_id} has no pull source; give it one to pull from"
         )
         self.integration_id = integration_id
+
+
+def may_pull(integration: Integration | None) -> TypeGuard[Integration]:
+    """Whether the integration still exists, undeleted and not disabled: a pull of it
+    may run (or be resumed)."""
+    return (
+        integration is not None
+        and integration.deleted_at is None
+        and integration.status != IntegrationState.DISABLED
+    )
 
 
 def request_run(session: Session, integration: Integration, kind: str) -> SyncRun:
@@ -165,11 +176,7 @@ def recover_stale(
         run.finished_at = now
         run.error = "the runner stopped sending heartbeats (process killed or lost)"
         integration = session.get(Integration, run.integration_id)
-        if (
-            integration is None
-            or integration.deleted_at
-            or integration.status == IntegrationState.DISABLED
-        ):
+        if not may_pull(integration):
             continue
         session.flush()
         resumed.append(request_run(session, integration, RunKind.RESUME))

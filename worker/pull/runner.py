@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas import Module, QueueMessage
 from worker.db import (
     Integration,
-    IntegrationState,
     ParkedEvent,
     ProcessedEvent,
     SyncCursor,
@@ -47,7 +46,15 @@ from worker.db import (
     utcnow,
 )
 from worker.errors import BillsyncError, Conflict, NotFound, Unavailable
-from worker.integrations import RunKind, RunOutcome, claim, finish, heartbeat, pull_source
+from worker.integrations import (
+    RunKind,
+    RunOutcome,
+    claim,
+    finish,
+    heartbeat,
+    may_pull,
+    pull_source,
+)
 from worker.messaging import Publisher
 from worker.portal import (
     AccessToken,
@@ -257,11 +264,7 @@ class PullRunner:
         with self._sessions.begin() as session:
             heartbeat(session, target.run_id, counts)
             integration = session.get(Integration, target.integration_id)
-            if (
-                integration is None
-                or integration.deleted_at
-                or integration.status == IntegrationState.DISABLED
-            ):
+            if not may_pull(integration):
                 raise PullCancelled("the integration was disabled or deleted during the pull")
         if self._on_progress is not None:
             self._on_progress(target.run_id, counts)
