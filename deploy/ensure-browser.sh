@@ -14,10 +14,10 @@
 # Idempotent, and instant when the browser is installed. Used by tests/run.
 set -euo pipefail
 
+source "$(dirname "${BASH_SOURCE[0]}")/apt-ensure.sh"
+
 CHROMIUM=/usr/bin/chromium
 CHROMEDRIVER=/usr/bin/chromedriver
-
-log() { printf '%s\n' "$*" >&2; }
 
 missing() {
 	local out=()
@@ -31,41 +31,9 @@ if [[ -z $(missing) ]]; then
 	exit 0
 fi
 
-is_root() { [[ $(id -u) -eq 0 ]]; }
-can_sudo() { command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; }
-
-as_root() {
-	if is_root; then
-		"$@"
-	else
-		sudo -n "$@"
-	fi
-}
-
-PACKAGES=(chromium chromium-driver)
-INSTALL=(apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}")
-
-# Installed packages the install would upgrade ("Inst name [old version] …" in a dry run).
-upgrades() {
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -s --no-install-recommends \
-		"${PACKAGES[@]}" 2>/dev/null | awk '$1 == "Inst" && $3 ~ /^\[/ { print $2 }'
-}
-
-if command -v apt-get >/dev/null 2>&1 && { is_root || can_sudo; }; then
-	log "browser: installing ${PACKAGES[*]} with apt-get (no recommends)…"
-	if as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2; then
-		upgrading=$(upgrades)
-		if [[ -n $upgrading ]]; then
-			log "browser: not installing: it would upgrade installed packages:" $upgrading
-			log "  upgrade them yourself if that is fine, then run this again"
-		elif as_root env DEBIAN_FRONTEND=noninteractive "${INSTALL[@]}" >&2 &&
-			[[ -z $(missing) ]]; then
-			log "browser: installed ($("$CHROMIUM" --version 2>/dev/null || echo chromium))"
-			exit 0
-		else
-			log "browser: ${INSTALL[*]} failed"
-		fi
-	fi
+if apt_ensure browser "$CHROMIUM $CHROMEDRIVER" chromium chromium-driver; then
+	log "browser: installed ($("$CHROMIUM" --version 2>/dev/null || echo chromium))"
+	exit 0
 fi
 
 log "browser: MISSING — the status-page test needs:"
