@@ -1,6 +1,6 @@
 """Every benchmark row, each against its baseline measured in the same run.
 
-    python -m tests.benchmarks [--only ingest,worker,e2e,status,pull,replay,rss]
+    python -m tests.benchmarks [--only ingest,worker,e2e,status,pull,replay,rss,scale]
                                [--size full|smoke] [--duration SECONDS] [--json PATH]
 
 Rows (each also runs alone: ``python -m tests.benchmarks.<script>``):
@@ -11,10 +11,12 @@ Rows (each also runs alone: ``python -m tests.benchmarks.<script>``):
   pull    bench_pull     initial pull of the fake portal vs reading its pages
   replay  bench_replay   `billsync dlq replay --all` vs bulk publish of the same bodies
   rss     bench_rss      `billsync worker`'s memory over 100,000 events
+  scale   bench_scale    for sizing: 1, 2, 3 workers' events/s, 1 and 2 gateway processes'
+                         req/s, and the CPU seconds per 1,000 of theirs and the servers'
 Prints the table and, with --json, writes every figure with the date, the machine
 and the command. ``--size smoke`` runs everything small, in about a minute (the CI
 test ``tests/integration/test_benchmarks_smoke.py``): it keeps the benchmarks alive,
-its figures mean little. ``--duration`` sets the wrk runs' seconds (ingest, e2e).
+its figures mean little. ``--duration`` sets the wrk runs' seconds (ingest, e2e, scale).
 Exit status 1 when a row failed to measure (a missed target is not a failure).
 Needs PostgreSQL, RabbitMQ and wrk (``bash deploy/ensure-wrk.sh``).
 """
@@ -36,11 +38,18 @@ from rich.console import Console
 from sqlalchemy import create_engine, text
 
 from tests import servers
-from tests.benchmarks import bench_e2e, bench_ingest, bench_pull, bench_rss, bench_worker
+from tests.benchmarks import (
+    bench_e2e,
+    bench_ingest,
+    bench_pull,
+    bench_rss,
+    bench_scale,
+    bench_worker,
+)
 from tests.benchmarks.common import ROOT, broker_url, end_with_parent
 from tests.benchmarks.report import SIZES, Figure, Row, Size, Target, print_rows, write_json
 
-ROWS = ("ingest", "worker", "e2e", "status", "pull", "replay", "rss")
+ROWS = ("ingest", "worker", "e2e", "status", "pull", "replay", "rss", "scale")
 WHAT = {
     "ingest": "ingest: `billsync gateway` under wrk",
     "worker": "worker: `billsync worker` draining realistic events",
@@ -49,6 +58,7 @@ WHAT = {
     "pull": "initial pull from the fake portal",
     "replay": "`billsync dlq replay --all`",
     "rss": "worker RSS",
+    "scale": "for sizing: workers' and gateway processes' throughput and CPU",
 }
 REPLAY_TARGET = 2000  # dead letters/s
 
@@ -119,6 +129,12 @@ def _groups(
         (("pull",), lambda: bench_pull.measure(size.pull_projects)),
         (("replay",), lambda: replay(size.dead_letters)),
         (("rss",), lambda: bench_rss.measure(size.rss_events)),
+        (
+            ("scale",),
+            lambda: bench_scale.measure(
+                size.worker_events, duration or size.ingest_seconds, size.ingest_requests
+            ),
+        ),
     ]
 
 
@@ -180,7 +196,9 @@ def main() -> None:
     )
     parser.add_argument("--only", type=_only, default=list(ROWS), help=",".join(ROWS))
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--duration", type=float, help="seconds of each wrk run (ingest, e2e)")
+    parser.add_argument(
+        "--duration", type=float, help="seconds of each wrk run (ingest, e2e, scale)"
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
     size = SIZES[args.size]

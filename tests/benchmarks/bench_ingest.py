@@ -37,7 +37,7 @@ from tests.benchmarks.common import (
 )
 from tests.benchmarks.report import FULL, Figure, Row, Target
 from tests.benchmarks.workload import realistic
-from tests.benchmarks.wrk import WrkResult, run_wrk, warm_up_seconds, write_requests
+from tests.benchmarks.wrk import load, write_requests
 from worker.db import migrate
 
 TARGET = 0.6
@@ -54,19 +54,6 @@ def bare_route(database_url: str) -> Iterator[str]:
         yield url
 
 
-def _load(url: str, requests: Path, seconds: float, threads: int, connections: int) -> WrkResult:
-    """A warm-up, then the measured run; every answer must be a 2xx."""
-    warm = warm_up_seconds(seconds)
-    if warm:
-        run_wrk(url, requests, seconds=warm, threads=threads, connections=connections)
-    result = run_wrk(url, requests, seconds=seconds, threads=threads, connections=connections)
-    if result.errors["status"]:
-        raise RuntimeError(f"{url}: {result.errors['status']} answers were not 2xx")
-    if not result.requests:
-        raise RuntimeError(f"{url}: wrk completed no request")
-    return result
-
-
 def measure(seconds: float, requests: int, *, threads: int = 2, connections: int = 16) -> list[Row]:
     with temporary_database() as database_url, tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(database_url)
@@ -81,10 +68,10 @@ def measure(seconds: float, requests: int, *, threads: int = 2, connections: int
         events = realistic(requests, prefix="ingest-")
         distinct = write_requests(file, tenant.webhook_path, tenant.webhook_secret, events)
         with gateway(database_url) as url:
-            ours = _load(url, file, seconds, threads, connections)
+            ours = load(url, file, seconds=seconds, threads=threads, connections=connections)
         reset_queues(settings)  # what the gateway queued
         with bare_route(database_url) as url:
-            bare = _load(url, file, seconds, threads, connections)
+            bare = load(url, file, seconds=seconds, threads=threads, connections=connections)
         reset_queues(settings)
 
     row = Row(

@@ -16,8 +16,8 @@ import argparse
 
 from sqlalchemy import create_engine
 
-from tests.benchmarks.bench_worker import drain
 from tests.benchmarks.common import (
+    drain,
     new_tenant,
     reset_queues,
     settings_for,

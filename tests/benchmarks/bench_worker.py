@@ -20,97 +20,30 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from schemas import QueueMessage
 from tests.benchmarks.common import (
-    QueueWatch,
     Tenant,
+    drain,
     new_tenant,
     reset_queues,
-    rss_mb,
     settings_for,
-    settled,
     standalone,
     temporary_database,
-    wait_for,
-    worker,
 )
 from tests.benchmarks.report import FULL, Figure, Row, Target
 from tests.benchmarks.workload import queue_messages, realistic
 from tests.events import Event
 from worker.db import IntegrationActivity, make_sessionmaker, migrate
-from worker.settings import Settings
 from worker.sync import RowContext, spec_for
 from worker.sync.apply import apply_batch
 from worker.sync.columns import event_row
 
 BATCH = 200
 RATE, RAW_RATIO, PER_EVENT_RATIO = 5000, 0.25, 10
-
-
-@dataclass
-class Drained:
-    """How long `billsync worker` took to settle the events, and its RSS meanwhile."""
-
-    events: int
-    seconds: float
-    rss: list[tuple[int, float]] = field(default_factory=list)  # (settled, MB)
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
-
-
-def drain(
-    engine: Engine,
-    database_url: str,
-    settings: Settings,
-    tenant: Tenant,
-    messages: Sequence[QueueMessage],
-    *,
-    sample_rss: bool = False,
-) -> Drained:
-    """Queue ``messages`` (untimed), then time a `billsync worker` settling them all."""
-    n = len(messages)
-    reset_queues(settings)
-    watch = QueueWatch(settings.broker_url)
-    try:
-        watch.publish(messages)
-        wait_for(lambda: watch.ready_and_consumers()[0] >= n, 300, f"{n} events queued")
-        with worker(database_url) as process:
-
-            def consuming() -> bool:
-                process.check()
-                ready, consumers = watch.ready_and_consumers()
-                return consumers > 0 or ready < n
-
-            wait_for(consuming, 120, "`billsync worker` consuming", interval=0.005)
-            started = time.perf_counter()
-            drained = Drained(n, 0.0)
-
-            def finished() -> bool:
-                process.check()
-                done = settled(engine, tenant.integration_id)
-                if sample_rss:
-                    drained.rss.append((done, rss_mb(process.pid)))
-                return done >= n
-
-            try:
-                wait_for(finished, 120 + n / 200, f"{n} events settled", interval=0.02)
-            except TimeoutError as exc:
-                done = settled(engine, tenant.integration_id)
-                raise RuntimeError(
-                    f"{exc} ({done} settled); the worker said:\n{process.output()}"
-                ) from exc
-            drained.seconds = time.perf_counter() - started
-    finally:
-        watch.close()
-    return drained
 
 
 def raw_upsert(engine: Engine, tenant: Tenant, events: Sequence[Event]) -> float:

@@ -14,11 +14,15 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.events import Event, webhook_body
 from tests.support import signed_headers
 
-__all__ = ["WrkResult", "run_wrk", "warm_up_seconds", "write_requests"]
+if TYPE_CHECKING:
+    from tests.benchmarks.common import CpuMeter
+
+__all__ = ["WrkResult", "load", "run_wrk", "warm_up_seconds", "write_requests"]
 
 LUA = Path(__file__).with_name("signed_requests.lua")
 MISSING = "wrk is not installed: run `bash deploy/ensure-wrk.sh` (apt-get install wrk)"
@@ -113,3 +117,31 @@ def run_wrk(
         max_ms=latency["max"] / 1000,
         errors=figures["errors"],
     )
+
+
+def load(
+    base_url: str,
+    requests_file: Path,
+    *,
+    seconds: float,
+    threads: int = 2,
+    connections: int = 16,
+    meter: CpuMeter | None = None,
+) -> WrkResult:
+    """A warm-up (``warm_up_seconds``), then the measured run, as fast as the server
+    answers; every answer must be a 2xx. ``meter`` runs over the measured run only."""
+    warm = warm_up_seconds(seconds)
+    if warm:
+        run_wrk(base_url, requests_file, seconds=warm, threads=threads, connections=connections)
+    if meter is not None:
+        meter.start()
+    result = run_wrk(
+        base_url, requests_file, seconds=seconds, threads=threads, connections=connections
+    )
+    if meter is not None:
+        meter.stop()
+    if result.errors["status"]:
+        raise RuntimeError(f"{base_url}: {result.errors['status']} answers were not 2xx")
+    if not result.requests:
+        raise RuntimeError(f"{base_url}: wrk completed no request")
+    return result
