@@ -23,6 +23,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._partitioned = threading.Event()  # set: forwarding; clear: partitioned
         self._partitioned.set()
+        self._replying = threading.Event()  # set: forwarding replies; clear: held
+        self._replying.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def __enter__(self) -> TcpProxy:
@@ -56,6 +58,14 @@ class TcpProxy:
         self._open = True
         self._partitioned.set()
 
+    def hold_replies(self) -> None:
+        """Forward what clients send, but hold what the server answers (a broker that
+        takes messages and is slow to confirm them) until ``release_replies``."""
+        self._replying.clear()
+
+    def release_replies(self) -> None:
+        self._replying.set()
+
     def close(self) -> None:
         self.cut()
         self._listener.close()
@@ -76,13 +86,15 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, replies in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pipe, args=(a, b, replies), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, replies: bool = False) -> None:
         try:
             while data := source.recv(65536):
                 self._partitioned.wait()  # held while partitioned: the bytes are "in flight"
+                if replies:
+                    self._replying.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -23,6 +23,7 @@ BillsyncError
 │   └── InvalidSignature                webhook_gateway.signatures
 ├── Unavailable             a dependency did not answer: retry later
 │   ├── BrokerUnavailable, DatabaseUnavailable   here
+│   │   └── LockBusy (a DatabaseUnavailable)     worker.sync.writers.locks
 │   ├── PortalUnavailable               worker.portal.errors
 │   └── PullStalled                     worker.pull.runner
 ├── ConfigurationError      an operator must fix settings, keys, credentials or set-up

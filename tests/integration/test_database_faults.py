@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas import QueueMessage
 from tests.conftest import Connected
 from tests.events import message, project
+from tests.integration.test_consumer import Heard
 from tests.support import (
     DEAD_LETTER_QUEUE,
     BrokerProbe,
@@ -28,6 +29,7 @@ from tests.support import (
 from tests.tcp_proxy import TcpProxy
 from worker.cli.runtime import build_consumer
 from worker.db import ProcessedEvent, Project, make_engine, make_sessionmaker
+from worker.messaging import Hooks
 from worker.messaging.publisher import Publisher
 from worker.settings import Settings
 
@@ -248,3 +250,66 @@ def test_a_worker_cut_off_mid_transaction_does_not_stop_another_beyond_the_timeo
         wait_until(lambda: ledger(pg_sessions) == everything, timeout=30)
     assert names(pg_sessions) == {"Second"}
     assert broker.depth(DEAD_LETTER_QUEUE) == 0
+
+
+# -- a deadlock or a serialization failure ------------------------------------------
+
+
+class ConflictsAtCommit(Hooks):
+    """The first ``times`` batch transactions fail just before their commit with a real
+    PostgreSQL error of ``condition`` (raised by the server inside the transaction,
+    after the batch's writes), as a deadlock or a serialization failure would."""
+
+    def __init__(self, sessions: sessionmaker[Session], condition: str, times: int) -> None:
+        self.left = times
+        self._condition = condition
+        self._armed = False  # the next commit is a batch's (not a probe's)
+        event.listen(sessions, "before_commit", self._commit)
+
+    def before_apply(self, messages: Sequence[QueueMessage]) -> None:
+        self._armed = self.left > 0
+
+    def _commit(self, session: Session) -> None:
+        if not self._armed:
+            return
+        self._armed = False
+        self.left -= 1
+        session.execute(
+            text(
+                "DO $$ BEGIN RAISE EXCEPTION 'injected by the test' "
+                f"USING ERRCODE = '{self._condition}'; END $$"
+            )
+        )
+
+
+@pytest.mark.parametrize("condition", ["deadlock_detected", "serialization_failure"])
+def test_a_batch_failing_on_a_deadlock_is_applied_again_whole_spending_no_attempt(
+    condition: str,
+    integration: Connected,
+    settings: Settings,
+    publisher: Publisher,
+    pg_engine: Engine,
+    pg_sessions: sessionmaker[Session],
+    broker: BrokerProbe,
+) -> None:
+    """One attempt only: had a deadlock (40P01) or a serialization failure (40001) cost
+    the events an attempt, or had the batch been bisected as for a failing event, the
+    first would have dead-lettered them."""
+    one_attempt = settings.model_copy(update={"apply_max_attempts": 1})
+    sessions = make_sessionmaker(pg_engine)  # the test's own: its listener goes with it
+    conflicts = ConflictsAtCommit(sessions, condition, times=3)
+    heard = Heard()
+    batch = events(integration, condition, 30)
+    publisher.publish(batch)
+    with running(build_consumer(one_attempt, sessions, hooks=[conflicts, heard])):
+        wait_until(lambda: ledger(pg_sessions) == {m.event_id for m in batch}, timeout=30)
+        wait_until(lambda: "after_apply" in heard.names())
+
+    assert conflicts.left == 0
+    assert not {"on_batch_failed", "on_retry", "on_dead_letter"} & set(heard.names())
+    outage = next(call for call in heard.calls if call[0] == "on_database_outage")
+    assert "injected by the test" in outage[1]
+    applied = [s for call in heard.calls if call[0] == "after_apply" for s in call[1]]
+    assert applied == ["applied"] * len(batch)
+    assert broker.depth() == 0 and broker.depth(DEAD_LETTER_QUEUE) == 0
+    assert row_count(pg_sessions, Project) == len(batch)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -39,6 +42,8 @@ from worker.errors import ConfigurationError
 from worker.messaging import recover_in_flight, serve_worker_metrics
 from worker.metrics import mark_worker_dead, shared_across_processes
 from worker.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # -- database -----------------------------------------------------------------
 
@@ -227,7 +232,11 @@ def gateway(
                 self.cfg.set("control_socket_disable", True)
             for name, value in GUNICORN_REQUEST_LIMITS.items():
                 self.cfg.set(name, value)
-            self.cfg.set("post_worker_init", json_protocol_errors)
+            # SIGTERM: each process stops accepting, finishes the requests it holds (a
+            # webhook's answer waits for the broker's confirm) and exits; one still busy
+            # after this long is killed. gunicorn's default, set so it is on record.
+            self.cfg.set("graceful_timeout", GRACEFUL_TIMEOUT_SECONDS)
+            self.cfg.set("post_worker_init", _post_worker_init)
             self.cfg.set("child_exit", mark_worker_dead)
 
         def load(self) -> Any:
@@ -248,6 +257,36 @@ GUNICORN_REQUEST_LIMITS = {
     "limit_request_fields": 100,
     "limit_request_field_size": 8190,
 }
+
+
+GRACEFUL_TIMEOUT_SECONDS = 30
+
+
+def _post_worker_init(worker: Any) -> None:
+    json_protocol_errors(worker)
+    announce_graceful_stop(worker)
+
+
+def announce_graceful_stop(worker: Any) -> None:
+    """A gunicorn process told to stop (SIGTERM) logs it, and how long it may take to
+    answer the requests it holds; gunicorn itself logs nothing until it has exited."""
+    handle_exit = worker.handle_exit
+
+    def stopping(signum: int, frame: Any) -> None:
+        handle_exit(signum, frame)  # gunicorn's: accept nothing more, finish, exit
+
+        def announce() -> None:  # not in the handler: it may interrupt a log write
+            log.info(
+                "gateway process %d stopping on SIGTERM: finishing the requests in hand "
+                "within %d s",
+                worker.pid,
+                worker.cfg.graceful_timeout,
+            )
+
+        threading.Thread(target=announce, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn set it: no EINTR in requests
 
 
 def json_protocol_errors(_worker: Any) -> None:
@@ -293,6 +332,10 @@ def worker(ctx: click.Context) -> None:
 
     def _stop() -> None:
         consumer.should_stop = True
+        log.info(
+            "worker stopping: taking no more messages; the batch in hand and those "
+            "received are applied and acknowledged first"
+        )
 
     stop_on_signals(_stop)
     if settings.metrics_port:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.errors import DatabaseUnavailable
 from worker.settings import Settings
 
 __all__ = ["database_reachable", "is_unavailable", "make_engine", "make_sessionmaker"]
@@ -99,7 +100,11 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` says the database could not do the work, not that the work
-    is wrong: lost or refused connections, lock and statement timeouts, deadlocks."""
+    is wrong: lost or refused connections, lock and statement timeouts, deadlocks and
+    serialization failures, and billsync's own ``DatabaseUnavailable`` (a lock held
+    too long by another transaction: ``worker.sync.writers.locks.LockBusy``)."""
+    if isinstance(error, DatabaseUnavailable):
+        return True
     if isinstance(error, exc.DBAPIError):
         if error.connection_invalidated:
             return True

@@ -25,6 +25,10 @@ Message outcomes (every delivery ends in exactly one):
   acked once that publish was confirmed.
 - **crash**: unacked messages are redelivered by the broker; a message that kills
   the worker every time is dead-lettered by the quorum queue's delivery limit.
+- **stop** (``should_stop``, SIGTERM): no new delivery is asked for (``basic.cancel``),
+  the batch in hand is finished and what was received since is applied, batch after
+  batch, and acked; so nothing goes back to the queue but what waits for a retry, or
+  everything received while the database is out.
 
 Delivery is at least once; the processed-event ledger makes the effect exactly once
 (see ``worker.sync.apply``), so a batch applied again after a lost commit reply is a
@@ -201,7 +205,7 @@ class ApplyConsumer(ConsumerMixin):
         **kwargs: Any,
     ) -> Iterator[None]:
         """kombu's loop, but the wait is short while a batch is open, so it closes fast."""
-        with self.consumer_context() as (conn, _channel, _consumers):
+        with self.consumer_context() as (conn, _channel, consumers):
             for _ in range(limit) if limit else itertools.count():
                 if self.should_stop:
                     break
@@ -220,9 +224,31 @@ class ApplyConsumer(ConsumerMixin):
                         self._flush()
                 self._retry_due()
                 yield
+            if self.should_stop:
+                self._take_no_more(consumers)
+            self._apply_what_was_received()
+
+    def _take_no_more(self, consumers: Sequence[Any]) -> None:
+        """Stopping: ask the broker for no more deliveries. What it sent before it heard
+        (``basic.cancel`` waits for its ``cancel-ok``) is received meanwhile, and applied."""
+        for consumer in consumers:
+            try:
+                consumer.cancel()
+            except Exception:  # the connection is gone: its deliveries went back already
+                return
+
+    def _apply_what_was_received(self) -> None:
+        """Stopping: finish the batch in hand, then apply what was received, batch after
+        batch, so that nothing goes back to the queue to be delivered again (a needless
+        redelivery, and a step towards the quorum queue's delivery limit). Bounded by
+        ``prefetch``; what waits for a retry, and everything while the database is out,
+        is left unacked and goes back to the queue."""
+        while True:
             self._collect(block=True)
+            waiting = len(self._pending)
             self._flush()
-            self._collect(block=True)
+            if self._in_flight is None and len(self._pending) in (0, waiting):
+                return  # all applied, or the database is out
 
     def _wait(self, safety_interval: float) -> float:
         """How long to wait for the broker: short while a batch is open, unless the

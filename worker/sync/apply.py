@@ -90,9 +90,10 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
     batch = BatchContext(session, live, tuple(s.model for s in specs if s.per_project))
     status: list[str] = [EventOutcome.SKIPPED] * len(messages)
     _park(session, messages, paused, status)
-    # Before the claim and every lookup, in one sorted go (see worker.sync.writers.locks).
+    # Before the claim and every lookup, in one sorted go (see worker.sync.writers.locks),
+    # with the event-id locks the claim needs.
     locks = DependencyLocks(session)
-    locks.take(m for m in messages if m.integration_id in live)
+    locks.take((m for m in messages if m.integration_id in live), claiming=True)
     fresh = _claim(batch, messages, status)
     # After the locks: a refusal waiting for a record this batch writes is committed by
     # now, or made only after this batch commits (see worker.sync.writers.locks).
@@ -150,8 +151,11 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
 def _claim(batch: BatchContext, messages: Sequence[QueueMessage], status: list[str]) -> list[int]:
     """Indexes of the messages seen for the first time; marks the rest duplicate."""
     live = [i for i, m in enumerate(messages) if m.integration_id in batch.integrations]
+    # In key order: a set's order differs from one worker process to the next.
     claimed = claim_events(
-        batch.session, {(messages[i].integration_id, messages[i].event_id) for i in live}
+        batch.session,
+        sorted({(messages[i].integration_id, messages[i].event_id) for i in live}),
+        locked=True,  # taken with the dependency locks, in apply_batch
     )
     fresh = []
     for index in live:

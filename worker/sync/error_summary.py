@@ -101,13 +101,14 @@ def record_refusals(session: Session, refusals: Sequence[Refusal]) -> None:
 
 
 def _one_per_key(refusals: Sequence[Refusal]) -> list[Refusal]:
-    """The newest refusal per error row (one statement may touch a row only once)."""
+    """The newest refusal per error row (one statement may touch a row only once), in
+    key order (two batches write rows they share in one order)."""
     newest: dict[tuple[str, str, str, str], Refusal] = {}
     for r in refusals:
         key = (r.integration_id, r.module, r.source_id, r.reason.code)
         if key not in newest or (r.version or _EPOCH) >= (newest[key].version or _EPOCH):
             newest[key] = r
-    return list(newest.values())
+    return [newest[key] for key in sorted(newest)]
 
 
 def resolve_records(

@@ -17,6 +17,7 @@ the table. SQLite (the embedded database) keeps the plain executemany forms.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
@@ -34,7 +35,9 @@ from sqlalchemy.types import JSON
 from worker.db import ProcessedEvent, SyncedRecord, utcnow
 
 __all__ = [
+    "EVENT_LOCK_SPACE",
     "claim_events",
+    "event_lock_key",
     "dialect_insert",
     "insert_missing",
     "is_postgresql",
@@ -98,16 +101,55 @@ def _array(name: str, values: list[str]) -> Any:
     return bindparam(name, values, type_=postgresql.ARRAY(String()), unique=True)
 
 
-def claim_events(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Record (integration_id, event_id) pairs; return the ones not seen before."""
-    pairs = list(keys)
+# First key of the event ids' two-key advisory locks ("bsev"). PostgreSQL keeps the
+# two-key space apart from the one-key (bigint) space of the dependency locks
+# (``worker.sync.writers.locks``) and of migrations; partition maintenance has a first
+# key of its own (``worker.db.partitions``).
+EVENT_LOCK_SPACE = 0x62736576
+
+
+def event_lock_key(integration_id: str, event_id: str) -> int:
+    """The second key (a signed 32-bit int) of an event id's ledger lock; two ids that
+    collide only wait for each other."""
+    name = f"{integration_id}\x1f{event_id}".encode()
+    return int.from_bytes(hashlib.blake2b(name, digest_size=4).digest(), "big", signed=True)
+
+
+def claim_events(
+    session: Session,
+    keys: Iterable[tuple[str, str]],
+    *,
+    locked: bool = False,
+    now: datetime | None = None,
+) -> set[tuple[str, str]]:
+    """Record (integration_id, event_id) pairs; return the ones not seen before.
+
+    On PostgreSQL the ledger is partitioned by claim time, so no unique key spans an id's
+    claims in different weeks (``worker.db.partitions``). An id is claimed once all the
+    same: an exclusive transaction-scoped advisory lock per id, taken in key order, then
+    one insert of the ids found in no partition. A worker claiming an id another one
+    claims at the same moment waits for its lock until that transaction ends, and its
+    insert, a new statement under READ COMMITTED, then sees the committed row. The locks
+    are a statement of their own, before the insert: taken inside it, they would be
+    waited for after its snapshot, which would miss that row. ``locked``: the caller
+    holds them already (``apply_batch`` takes them with its dependency locks, in the
+    same sorted statement). SQLite keeps the id as the primary key (and has one writer).
+
+    ``now`` is when the ids are claimed (tests move it).
+    """
+    pairs = sorted(set(keys))
     if not pairs:
         return set()
+    claimed_at = now or utcnow()
     if is_postgresql(session):
+        if not locked:
+            keys_in_order = sorted({event_lock_key(i, e) for i, e in pairs})
+            lock = {"space": EVENT_LOCK_SPACE, "keys": keys_in_order}
+            session.execute(_LOCK_EVENTS, lock).all()
         document = json.dumps([{"i": i, "e": e} for i, e in pairs])
-        found = session.execute(_CLAIM, {"rows": document, "now": utcnow()})
+        found = session.execute(_CLAIM, {"rows": document, "now": claimed_at})
         return {(i, e) for i, e in found}
-    rows = [{"integration_id": i, "event_id": e, "processed_at": utcnow()} for i, e in pairs]
+    rows = [{"integration_id": i, "event_id": e, "processed_at": claimed_at} for i, e in pairs]
     claimed: set[tuple[str, str]] = set()
     for chunk in _chunks(rows):
         stmt = (
@@ -119,12 +161,28 @@ def claim_events(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple
     return claimed
 
 
+# The OFFSET 0 keeps the sorted subquery from being flattened: the locks are taken in
+# key order, the order every batch takes them in, so two batches never deadlock on them.
+_LOCK_EVENTS = text(
+    """
+    SELECT pg_advisory_xact_lock(CAST(:space AS integer), sorted.key)
+    FROM (
+        SELECT wanted.key FROM unnest(CAST(:keys AS integer[])) AS wanted(key)
+        ORDER BY wanted.key
+        OFFSET 0
+    ) AS sorted
+    """
+)
+
+# Over the whole partitioned table: an id claimed in any week is seen. An anti-join, a
+# probe of each partition's primary key per id.
 _CLAIM = text(
     """
     INSERT INTO processed_events (integration_id, event_id, processed_at)
     SELECT k.i, k.e, CAST(:now AS timestamptz)
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS k(i varchar, e varchar)
-    ON CONFLICT (integration_id, event_id) DO NOTHING
+    LEFT JOIN processed_events AS seen ON seen.integration_id = k.i AND seen.event_id = k.e
+    WHERE seen.event_id IS NULL
     RETURNING integration_id, event_id
     """
 )
@@ -157,6 +215,9 @@ def upsert_newer(
         return tuple(c for c in row if c not in keep)
 
     updated = updated_by(rows[0])
+    # In key order, as every batch writes them: two workers writing rows of the same
+    # keys lock them in one order (worker.sync.writers.locks).
+    rows = sorted(rows, key=lambda row: (row["integration_id"], row["source_id"]))
     if is_postgresql(session):
         table: Table = model.__table__  # type: ignore[attr-defined]
         # One statement per column set: a live row withdrawn as a tombstone keeps its
@@ -202,9 +263,15 @@ def insert_missing(
     *,
     key: Sequence[str] = ("integration_id", "source_id"),
 ) -> None:
-    """Insert the rows whose ``key`` is not stored yet; leave the stored ones alone."""
+    """Insert the rows whose ``key`` is not stored yet; leave the stored ones alone.
+
+    In ``key`` order: an insert waits for another transaction's uncommitted row of the
+    same key, so two batches inserting the same new rows (staff users first seen on
+    their time logs) must meet them in one order, or each waits for the other.
+    """
     if not rows:
         return
+    rows = sorted(rows, key=lambda row: tuple(row[column] for column in key))
     if is_postgresql(session):
         table: Table = model.__table__
         columns, values = _with_defaults(table, rows)
