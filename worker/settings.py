@@ -166,6 +166,48 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Periodic reconciliation pull; 0 turns it off."
     )
 
+    # Retention: what `billsync db prune` removes (README: Retention and pruning).
+    retain_processed_events_days: int = Field(
+        default=35,
+        ge=1,
+        description="Days an event id stays in the processed-event ledger after it was "
+        "claimed, so that a copy arriving meanwhile is a duplicate (a no-op). Copies kept as "
+        "dead letters or parked events hold their id for as long as they wait (every prune "
+        "renews it), so only copies kept nowhere need this window: a portal retrying a "
+        "webhook, a message waiting in the queue through a worker outage, a replayed dead "
+        "letter or a republished parked event on its way. It may not be shorter than "
+        "REDELIVERY_WINDOW_DAYS. A copy later than this is no longer a duplicate; the "
+        "newest-version-wins upsert still makes it `stale`. PostgreSQL drops whole weeks: "
+        "ids stay up to 7 days longer.",
+    )
+    redelivery_window_days: int = Field(
+        default=14,
+        ge=1,
+        description="The longest a copy of an applied event may still arrive after it was "
+        "applied, when no dead letter or parked event holds it: the portal's webhook retries "
+        "(Zoho documents none; Standard Webhooks senders retry for up to a few days), the "
+        "apply queue's backlog through a worker outage, a replay's copies on their way. "
+        "RETAIN_PROCESSED_EVENTS_DAYS must cover it.",
+    )
+    retain_resolved_errors_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days a resolved error-summary row is kept after it was last seen "
+        "(open errors are never pruned).",
+    )
+    retain_dead_letter_audit_days: int = Field(
+        default=365,
+        ge=1,
+        description="Days the audit of a dead-letter edit (the body before and after) is kept "
+        "once its dead letter was replayed or deleted (the audit of a waiting one is kept).",
+    )
+    retain_sync_runs_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days a finished sync run stays in the history (open runs, and the newest "
+        "finished run of each integration, are kept).",
+    )
+
     # HTTP.
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -196,6 +238,19 @@ class Settings(BaseSettings):
         if self.database_url.startswith(("postgres://", "postgresql://")):
             # psycopg 3 is the driver we ship; accept the plain scheme people paste.
             self.database_url = "postgresql+psycopg://" + self.database_url.split("://", 1)[1]
+        return self
+
+    @model_validator(mode="after")
+    def _ledger_covers_redelivery(self) -> Settings:
+        # An id pruned while a copy of its event can still arrive would be applied twice.
+        if self.retain_processed_events_days < self.redelivery_window_days:
+            raise ValueError(
+                f"{ENV_PREFIX}RETAIN_PROCESSED_EVENTS_DAYS ({self.retain_processed_events_days}) "
+                f"is shorter than {ENV_PREFIX}REDELIVERY_WINDOW_DAYS "
+                f"({self.redelivery_window_days}): an event id would leave the processed-event "
+                "ledger while a redelivered or replayed copy of its event can still arrive, and "
+                "that copy would be applied again. Keep the ledger at least as long as the window."
+            )
         return self
 
     @property

@@ -80,8 +80,8 @@ class InvalidConfiguration(click.ClickException, ConfigurationError):
 
 
 def _setting_problem(problem: Any) -> str:
-    if not problem["loc"]:
-        return f"  {problem['msg']}"
+    if not problem["loc"]:  # a check across settings: its message names them
+        return "  " + str(problem["msg"]).removeprefix("Value error, ")
     field = str(problem["loc"][0])
     message = str(problem["msg"]).removeprefix("Value error, ")
     # URLs may carry a password and keys are secret: show what was given only otherwise.
@@ -130,4 +130,12 @@ def main() -> None:
 
 
 # The commands register themselves on ``cli`` when imported.
-from worker.cli import billing, dead_letters, integrations, processes, tokens, zoho  # noqa: E402,F401
+from worker.cli import (  # noqa: E402,F401
+    billing,
+    dead_letters,
+    integrations,
+    processes,
+    retention,  # `db prune`, in processes' db group
+    tokens,
+    zoho,
+)

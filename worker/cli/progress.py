@@ -1,4 +1,5 @@
-"""Live progress on the terminal (rich): a pull per module, a replay as a bar."""
+"""Live progress on the terminal (rich): a pull per module, a replay as a bar, a prune
+per table."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from worker.db import Pruned
 from worker.pull import ProgressListener
 
-__all__ = ["replay_progress", "sync_progress"]
+__all__ = ["prune_progress", "replay_progress", "sync_progress"]
 
 
 @contextmanager
@@ -74,3 +76,33 @@ def replay_progress() -> Iterator[Callable[[int, int], None]]:
 
     with progress:
         yield show
+
+
+@contextmanager
+def prune_progress() -> Iterator[Callable[[Pruned], None]]:
+    """A listener for ``prune(on_progress=…)``: a line per table with what it lost so far."""
+    progress = Progress(
+        SpinnerColumn(finished_text="✓"),
+        TextColumn("{task.description:<18}"),
+        TextColumn("{task.fields[done]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def show(pruned: Pruned) -> None:
+        done = f"{pruned.removed:,} rows"
+        if pruned.dropped:
+            done += f" ({len(pruned.dropped)} partitions dropped)"
+        if pruned.renewed:
+            done += f", {pruned.renewed:,} held ids renewed"
+        if pruned.table not in tasks:
+            for earlier in tasks.values():  # the prune goes one table after the other
+                progress.update(earlier, total=1, completed=1)
+            tasks[pruned.table] = progress.add_task(pruned.table, total=None, done=done)
+        progress.update(tasks[pruned.table], done=done)
+
+    with progress:
+        yield show
+        for task in tasks.values():
+            progress.update(task, total=1, completed=1)

@@ -22,6 +22,13 @@ from worker.db.migrate import (
     schema_is_current,
     upgrade_schema,
 )
+from worker.db.partitions import (
+    ensure_ledger_partitions,
+    include_in_autogenerate,
+    is_ledger_partition,
+)
+from worker.db.retention import CHUNK_ROWS as PRUNE_CHUNK_ROWS
+from worker.db.retention import PartitionBusy, Pruned, PruneProgress, PruneResult, prune
 from worker.db.session import database_reachable, is_unavailable, make_engine, make_sessionmaker
 from worker.db.sync_models import (
     DeadLetter,
@@ -53,6 +60,11 @@ from worker.db.synced import (
 from worker.db.tenancy import ApiToken, InvoiceUser, Organization, StatusSession
 
 __all__ = [
+    "PRUNE_CHUNK_ROWS",
+    "PartitionBusy",
+    "PruneProgress",
+    "PruneResult",
+    "Pruned",
     "SchemaNotCurrent",
     "SchemaUnversioned",
     "database_revision",
@@ -99,9 +111,13 @@ __all__ = [
     "Timesheet",
     "UTCDateTime",
     "database_reachable",
+    "ensure_ledger_partitions",
+    "include_in_autogenerate",
+    "is_ledger_partition",
     "integration_counts",
     "is_unavailable",
     "make_engine",
     "make_sessionmaker",
+    "prune",
     "utcnow",
 ]

@@ -80,7 +80,15 @@ class IntegrationSecret(Base):
 
 
 class ProcessedEvent(Base):
-    """An event id already applied (or refused) for an integration: the dedupe ledger."""
+    """An event id already applied (or refused) for an integration: the dedupe ledger.
+
+    On PostgreSQL the table is partitioned by week of ``processed_at`` (migration 0013,
+    ``worker.db.partitions``) and its primary key holds ``processed_at`` too, as a
+    partitioned table's must: an id is kept unique by ``claim_events`` (an advisory
+    lock per id, then an insert of the ids not found in any partition), not by the key.
+    The prune may also leave an id a renewed copy (``worker.db.retention``). SQLite keeps
+    the plain table with this primary key.
+    """
 
     __tablename__ = "processed_events"
 

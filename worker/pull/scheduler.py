@@ -1,4 +1,5 @@
-"""The worker's sync loop: runs requested pulls, takes over dead ones, reconciles.
+"""The worker's sync loop: runs requested pulls, takes over dead ones, reconciles, and
+keeps the processed-event ledger's partitions made ahead (``worker.db.partitions``).
 
 Runs in a thread beside the consumer (``billsync worker`` and ``billsync run``).
 Several workers may run it: a run is claimed by one of them (SKIP LOCKED).
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db import Integration, IntegrationState, utcnow
+from worker.db import Integration, IntegrationState, ensure_ledger_partitions, utcnow
 from worker.integrations import RunKind, recover_stale, request_run
 from worker.pull.runner import PullRunner
 from worker.settings import Settings
@@ -23,6 +24,10 @@ from worker.settings import Settings
 __all__ = ["SyncScheduler"]
 
 log = logging.getLogger(__name__)
+
+# How often the loop makes sure the ledger's coming weeks have partitions (made weeks
+# ahead, so an hour is plenty; when every week exists it is a catalog read).
+PARTITIONS_EVERY_SECONDS = 3600.0
 
 
 class SyncScheduler(threading.Thread):
@@ -46,6 +51,7 @@ class SyncScheduler(threading.Thread):
         self._stopping = threading.Event()
         interval = settings.reconcile_interval_seconds
         self._next_reconcile = clock() + interval if interval else None
+        self._next_partitions = clock()
 
     def run(self) -> None:
         while not self._stopping.is_set():
@@ -65,11 +71,26 @@ class SyncScheduler(threading.Thread):
         with self._sessions.begin() as session:
             for run in recover_stale(session, stale_after, now=self._now()):
                 log.warning("resuming a sync whose runner died", extra={"run_id": run.id})
+        if self._clock() >= self._next_partitions:
+            self._ensure_partitions()
+            self._next_partitions = self._clock() + PARTITIONS_EVERY_SECONDS
         if self._next_reconcile is not None and self._clock() >= self._next_reconcile:
             self._request_reconciliations()
             self._next_reconcile = self._clock() + self._settings.reconcile_interval_seconds
         while not self._stopping.is_set() and self._runner.run_next() is not None:
             pass
+
+    def _ensure_partitions(self) -> None:
+        """The ledger's weeks ahead (PostgreSQL); a failure only waits for the next try:
+        meanwhile claims land in the default partition, and `db prune` makes them too."""
+        try:
+            with self._sessions.begin() as session:
+                created = ensure_ledger_partitions(session.connection(), self._now())
+        except Exception:
+            log.warning("could not create the ledger's partitions ahead", exc_info=True)
+            return
+        if created:
+            log.info("ledger partitions created", extra={"fields": {"partitions": created}})
 
     def _request_reconciliations(self) -> None:
         """A quiet pull for every active integration with a source, to close webhook gaps."""
