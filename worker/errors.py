@@ -30,6 +30,7 @@ BillsyncError
 │   ├── CredentialKeyError (Missing, Invalid, Changed)  worker.integrations.credential_box
 │   ├── CredentialsIncomplete, GrantExchangeFailed      worker.portal.auth
 │   ├── SchemaNotCurrent, SchemaUnversioned             worker.db.migrate
+│   │   └── SchemaAhead (a SchemaNotCurrent)            worker.db.migrate
 │   ├── PortInUse, DataDirInUse                         worker.cli.preflight
 │   └── InvalidConfiguration                            worker.cli
 ├── PermanentError          fails the same way every time: do not retry

@@ -204,6 +204,58 @@ def test_a_production_process_refuses_an_unmigrated_database_naming_db_upgrade(
     assert "Traceback" not in started.stderr
 
 
+@pytest.fixture
+def database_env(embedded_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The embedded environment with its database file named, to look into it."""
+    return {**embedded_env, "BILLSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'wait.sqlite'}"}
+
+
+def test_db_wait_gives_up_after_its_timeout_naming_what_it_waited_for(
+    database_env: dict[str, str],
+) -> None:
+    waited = billsync(database_env, "db", "wait", "--timeout", "0")
+
+    assert waited.returncode == 1
+    assert "gave up after 0 s" in waited.stderr
+    assert "not migrated yet" in waited.stderr
+
+
+def test_db_wait_returns_once_another_process_migrated_the_database(
+    database_env: dict[str, str],
+) -> None:
+    with subprocess.Popen(
+        [*BILLSYNC, "db", "wait", "--timeout", "120", "--interval", "0.1"],
+        env=database_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as waiting:
+        try:
+            assert waiting.stderr is not None
+            assert "waiting for the database" in waiting.stderr.readline()
+
+            assert billsync(database_env, "db", "upgrade").returncode == 0
+
+            assert waiting.wait(timeout=60) == 0
+            assert "schema current" in waiting.stderr.read()
+        finally:
+            waiting.kill()
+
+
+def test_db_wait_fails_at_once_on_a_database_a_newer_billsync_migrated(
+    database_env: dict[str, str],
+) -> None:
+    assert billsync(database_env, "db", "upgrade").returncode == 0
+    engine = create_engine(database_env["BILLSYNC_DATABASE_URL"])
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+
+    waited = billsync(database_env, "db", "wait", "--timeout", "600")
+
+    assert waited.returncode == 1
+    assert "newer billsync migrated it" in waited.stderr
+
+
 def test_readyz_is_503_naming_the_schema_on_an_unmigrated_database(
     settings: Settings, publisher: Publisher, tmp_path: Path
 ) -> None:

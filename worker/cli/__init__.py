@@ -136,6 +136,7 @@ from worker.cli import (  # noqa: E402,F401
     integrations,
     processes,
     retention,  # `db prune`, in processes' db group
+    schema_wait,  # `db wait`, in processes' db group
     tokens,
     zoho,
 )

@@ -14,6 +14,7 @@ from worker.db.billing import (
 )
 from worker.db.counts import Counter, integration_counts
 from worker.db.migrate import (
+    SchemaAhead,
     SchemaNotCurrent,
     SchemaUnversioned,
     database_revision,
@@ -65,6 +66,7 @@ __all__ = [
     "PruneProgress",
     "PruneResult",
     "Pruned",
+    "SchemaAhead",
     "SchemaNotCurrent",
     "SchemaUnversioned",
     "database_revision",

@@ -54,6 +54,10 @@ class SchemaNotCurrent(ConfigurationError):
     """The database's schema is not the one this billsync needs (behind or ahead)."""
 
 
+class SchemaAhead(SchemaNotCurrent):
+    """The database was migrated by a newer billsync: waiting will not help."""
+
+
 class SchemaUnversioned(ConfigurationError):
     """The database holds billsync's tables but no schema version: a migration of an
     older billsync was interrupted, and what it left cannot be told apart from data."""
@@ -109,7 +113,7 @@ def require_current(engine: Engine) -> None:
             f"the database ({where}) is {have}; this billsync needs revision {head}. "
             "Run `billsync db upgrade` with the same settings first."
         )
-    raise SchemaNotCurrent(
+    raise SchemaAhead(
         f"the database ({where}) is at revision {found}, which this billsync does not know "
         f"(its newest is {head}): a newer billsync migrated it. Run that version instead."
     )
