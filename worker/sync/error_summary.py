@@ -8,6 +8,7 @@ workers deciding about the same record at once leave the newest refusal open.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,6 +132,24 @@ def resolve_records(
     """
     if not decided:
         return
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement text whatever the batch: compiling a CASE of one branch per
+        # record took a quarter of the worker's time on an integration with open errors.
+        rows = [
+            {"s": source_id, "v": version.isoformat() if version else None}
+            for source_id, version in sorted(decided.items())
+        ]
+        session.execute(
+            _RESOLVE_DECIDED,
+            {
+                "i": integration_id,
+                "m": module,
+                "rows": json.dumps(rows),
+                "inclusive": inclusive,
+                "now": utcnow(),
+            },
+        )
+        return
     table: Any = SyncError
     unbounded = [s for s, v in decided.items() if v is None]
     limits = {s: literal(v, UTCDateTime()) for s, v in decided.items() if v is not None}
@@ -150,6 +169,28 @@ def resolve_records(
         .values(resolved=True, last_seen=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+# resolve_records on PostgreSQL. An error of no version, or decided without one, is
+# covered whatever; else by the decided version, itself included when ``inclusive``.
+# The source ids come sorted: rows locked in one order by every batch.
+_RESOLVE_DECIDED = text(
+    """
+    UPDATE sync_errors AS e
+    SET resolved = TRUE, last_seen = CAST(:now AS timestamptz)
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS d(s varchar, v timestamptz)
+    WHERE e.integration_id = :i
+      AND e.module = :m
+      AND e.source_id = d.s
+      AND NOT e.resolved
+      AND (
+        e.version IS NULL
+        OR d.v IS NULL
+        OR e.version < d.v
+        OR (CAST(:inclusive AS boolean) AND e.version = d.v)
+      )
+    """
+)
 
 
 def resolve_unchanged(session: Session, errors: Sequence[SyncError]) -> None:
