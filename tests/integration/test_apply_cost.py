@@ -7,7 +7,8 @@
   is still retried and dead-lettered as before while the rest is applied.
 - A queue message made by billsync is decoded without re-normalising e-mail addresses;
   anything else is validated in full, and refused as before.
-- The tables a worker grows are analyzed once they grew enough.
+- The tables a worker grows are analyzed once they grew enough; the event-id claim
+  probes the ledger by key, however large it grew.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from worker.messaging.hooks import LoggingHooks
 from worker.messaging.publisher import Publisher
 from worker.settings import Settings
 from worker.sync import Outcome, apply_batch, refresh_statistics, statistics
+from worker.sync.upsert import _CLAIM, claim_events
 
 pytestmark = pytest.mark.integration
 
@@ -304,3 +306,24 @@ def test_an_integration_growing_inside_a_large_table_gets_the_table_analyzed() -
     growth.analyzed(["timesheets"])
     assert growth.by_integration[("timesheets", "new")] == [0, statistics.MIN_ROWS]
     assert growth.due() == []
+
+
+def test_claiming_event_ids_probes_the_ledger_by_key_however_large_it_grew(
+    pg_engine: Engine, pg_sessions: sessionmaker[Session]
+) -> None:
+    """The claim looks each id up in every partition's key; it never reads the whole
+    ledger, which keeps weeks of ids (a plain anti-join was planned as a hash of it)."""
+    add_integration(pg_sessions, INTEGRATION)
+    for start in range(0, 20_000, BATCH):  # as batches claim them: a lock per id
+        with pg_sessions.begin() as session:
+            claim_events(session, [(INTEGRATION, f"old-{n}") for n in range(start, start + BATCH)])
+    rows = json.dumps([{"i": INTEGRATION, "e": f"new-{n}"} for n in range(BATCH)])
+
+    with pg_engine.connect() as connection:
+        plan = connection.execute(
+            text("EXPLAIN " + _CLAIM.text), {"rows": rows, "now": "2026-12-01T00:00:00Z"}
+        ).scalars()
+        scans = [line.strip() for line in plan if "Scan" in line and " on processed_events" in line]
+
+    assert scans, "the plan reads no partition at all"
+    assert all(line.startswith("->  Index") for line in scans), scans

@@ -174,15 +174,21 @@ _LOCK_EVENTS = text(
     """
 )
 
-# Over the whole partitioned table: an id claimed in any week is seen. An anti-join, a
-# probe of each partition's primary key per id.
+# Over the whole partitioned table: an id claimed in any week is seen. Each id probes
+# each partition's primary key: a LATERAL subquery with LIMIT cannot be flattened into
+# a join, so the plan stays a probe per id whatever the statistics say (a plain
+# anti-join was planned as a hash of the whole ledger, every batch, growing with it).
 _CLAIM = text(
     """
     INSERT INTO processed_events (integration_id, event_id, processed_at)
     SELECT k.i, k.e, CAST(:now AS timestamptz)
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS k(i varchar, e varchar)
-    LEFT JOIN processed_events AS seen ON seen.integration_id = k.i AND seen.event_id = k.e
-    WHERE seen.event_id IS NULL
+    LEFT JOIN LATERAL (
+        SELECT 1 AS found FROM processed_events AS p
+        WHERE p.integration_id = k.i AND p.event_id = k.e
+        LIMIT 1
+    ) AS seen ON TRUE
+    WHERE seen.found IS NULL
     RETURNING integration_id, event_id
     """
 )
