@@ -23,7 +23,8 @@ BillsyncError
 │   └── InvalidSignature                webhook_gateway.signatures
 ├── Unavailable             a dependency did not answer: retry later
 │   ├── BrokerUnavailable, DatabaseUnavailable   here
-│   │   └── LockBusy (a DatabaseUnavailable)     worker.sync.writers.locks
+│   │   └── DatabaseContention                   here
+│   │       └── LockBusy                         worker.sync.writers.locks
 │   ├── PortalUnavailable               worker.portal.errors
 │   └── PullStalled                     worker.pull.runner
 ├── ConfigurationError      an operator must fix settings, keys, credentials or set-up
@@ -50,6 +51,7 @@ __all__ = [
     "BillsyncError",
     "BrokerUnavailable",
     "ConfigurationError",
+    "DatabaseContention",
     "Conflict",
     "DatabaseUnavailable",
     "IntegrationGone",
@@ -93,6 +95,11 @@ class BrokerUnavailable(Unavailable):
 
 class DatabaseUnavailable(Unavailable):
     """The database could not answer (down, unreachable, timed out): retry later."""
+
+
+class DatabaseContention(DatabaseUnavailable):
+    """Another transaction held what this one needed (a deadlock, a serialization
+    failure, a lock that stayed busy): the database is fine, retry the work at once."""
 
 
 class ConfigurationError(BillsyncError):

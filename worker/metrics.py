@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 
 __all__ = [
     "APPLY_SECONDS",
+    "BATCH_CONFLICTS",
     "DATABASE_OUTAGES",
     "DATABASE_OUTAGE_SECONDS",
     "EVENTS",
@@ -69,12 +70,17 @@ DATABASE_OUTAGES = Counter(
     "billsync_database_outages",
     "Times a worker found the database unavailable and held its batch until it answered.",
 )
+BATCH_CONFLICTS = Counter(
+    "billsync_batch_conflicts",
+    "Batches rolled back and applied again at once because another transaction held "
+    "what they needed (a deadlock, a serialization failure, a lock that stayed busy).",
+)
 DATABASE_OUTAGE_SECONDS = Counter(
     "billsync_database_outage_seconds",
     "Seconds workers held their batches waiting for the database (counted at recovery).",
 )
 _LABELLED = (WEBHOOKS, EVENTS)
-_UNLABELLED = (APPLY_SECONDS, DATABASE_OUTAGES, DATABASE_OUTAGE_SECONDS)
+_UNLABELLED = (APPLY_SECONDS, BATCH_CONFLICTS, DATABASE_OUTAGES, DATABASE_OUTAGE_SECONDS)
 
 
 class _Counted(Collector):

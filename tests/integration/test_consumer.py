@@ -227,6 +227,9 @@ class Heard(Hooks):
     def on_dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
         self._note("on_dead_letter", message.headers["event-id"], type(error).__name__, attempts)
 
+    def on_batch_conflict(self, messages: Sequence[QueueMessage], error: BaseException) -> None:
+        self._note("on_batch_conflict", str(error))
+
     def on_database_outage(self, cause: str) -> None:
         self._note("on_database_outage", cause)
 

@@ -30,7 +30,13 @@ from worker.db.partitions import (
 )
 from worker.db.retention import CHUNK_ROWS as PRUNE_CHUNK_ROWS
 from worker.db.retention import PartitionBusy, Pruned, PruneProgress, PruneResult, prune
-from worker.db.session import database_reachable, is_unavailable, make_engine, make_sessionmaker
+from worker.db.session import (
+    database_reachable,
+    is_contention,
+    is_unavailable,
+    make_engine,
+    make_sessionmaker,
+)
 from worker.db.sync_models import (
     DeadLetter,
     DeadLetterEdit,
@@ -117,6 +123,7 @@ __all__ = [
     "include_in_autogenerate",
     "is_ledger_partition",
     "integration_counts",
+    "is_contention",
     "is_unavailable",
     "make_engine",
     "make_sessionmaker",

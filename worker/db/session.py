@@ -25,10 +25,16 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.errors import DatabaseUnavailable
+from worker.errors import DatabaseContention, DatabaseUnavailable
 from worker.settings import Settings
 
-__all__ = ["database_reachable", "is_unavailable", "make_engine", "make_sessionmaker"]
+__all__ = [
+    "database_reachable",
+    "is_contention",
+    "is_unavailable",
+    "make_engine",
+    "make_sessionmaker",
+]
 
 # SQLSTATEs of failures that say nothing about the statement's data: connection
 # exceptions (08…), insufficient resources (53…), operator intervention such as a
@@ -116,6 +122,21 @@ def is_unavailable(error: BaseException) -> bool:
         # No SQLSTATE: the failure happened on the way to the server (connect, socket).
         return isinstance(error, exc.OperationalError | exc.InterfaceError)
     return isinstance(error, exc.DisconnectionError | exc.TimeoutError | ConnectionError)
+
+
+# Deadlock detected, serialization failure: another transaction won, the server is fine.
+_CONTENTION_STATES = frozenset({"40P01", "40001"})
+
+
+def is_contention(error: BaseException) -> bool:
+    """True when ``error`` says another transaction held what this one needed (a
+    deadlock, a serialization failure, billsync's ``DatabaseContention``): work to try
+    again at once, not an outage to wait out."""
+    if isinstance(error, DatabaseContention):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        return _sqlstate(error.orig) in _CONTENTION_STATES
+    return False
 
 
 def _sqlstate(error: BaseException | None) -> str | None:

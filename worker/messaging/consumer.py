@@ -4,8 +4,12 @@ Message outcomes (every delivery ends in exactly one):
 
 - **ack** after the transaction that applied it committed, whatever it found
   (applied, stale, duplicate, or skipped for a deleted integration).
+- **apply again at once**: when another transaction held what the batch needed (a
+  deadlock, a serialization failure, a lock that stayed busy:
+  ``worker.db.session.is_contention``), the batch is kept whole and unacked and is
+  the next one applied; no attempt is spent, and hooks hear ``on_batch_conflict``.
 - **wait for the database**: when applying fails because the database could not do
-  the work (unreachable, connection lost, lock or statement timeout, deadlock:
+  the work (unreachable, connection lost, lock or statement timeout:
   ``worker.db.session.is_unavailable``, or any failure while a ``SELECT 1`` probe
   fails too), the whole batch is kept unacked and no new batch is started; the
   database is probed with a capped, doubling back-off and the batch is applied again
@@ -84,7 +88,7 @@ from schemas.headers import (
     TRACEBACK_HEADER,
 )
 from schemas.payloads import TRUSTED
-from worker.db import database_reachable, is_unavailable
+from worker.db import database_reachable, is_contention, is_unavailable
 from worker.errors import BrokerUnavailable, PermanentError, UndecodableMessage
 from worker.messaging.hooks import HookChain, Hooks
 from worker.messaging.publisher import Publisher
@@ -311,10 +315,10 @@ class ApplyConsumer(ConsumerMixin):
         try:
             outcomes = in_flight.future.result()
         except Exception as exc:
-            if self._unavailable(exc):
+            if is_contention(exc) or self._unavailable(exc):
                 # Kept whole and unacked, ahead of what arrived since: retried as a batch.
                 self._pending = [m for m, _ in decoded] + self._pending
-                self._enter_outage(exc)
+                self._held_back([qm for _, qm in decoded], exc)
                 return
             self._hooks.on_batch_failed([qm for _, qm in decoded], exc)
             self._bisect(decoded)
@@ -350,8 +354,8 @@ class ApplyConsumer(ConsumerMixin):
                 if len(group) == 1:
                     message, _ = group[0]
                     self._failed_alone(message, exc, attempts=1, first_failure=first_failure)
-                elif self._unavailable(exc):
-                    self._enter_outage(exc)
+                elif is_contention(exc) or self._unavailable(exc):
+                    self._held_back([qm for _, qm in group], exc)
                     self._wait_as_batch([group, *reversed(todo)])
                     return
                 else:
@@ -467,6 +471,15 @@ class ApplyConsumer(ConsumerMixin):
         """The failure is the database's, not the events': known transient errors, and
         anything else while the database does not even answer a probe."""
         return is_unavailable(exc) or not database_reachable(self._sessions)
+
+    def _held_back(self, messages: Sequence[QueueMessage], exc: BaseException) -> None:
+        """A batch failed for the database's sake, not its events': a conflict with
+        another transaction is tried again at once (the other has committed or rolled
+        back by now); anything else is an outage, waited out."""
+        if is_contention(exc):
+            self._hooks.on_batch_conflict(messages, exc)
+        else:
+            self._enter_outage(exc)
 
     def _enter_outage(self, exc: BaseException | None) -> None:
         """Start an outage, or back off further in the current one."""

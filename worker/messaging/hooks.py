@@ -31,7 +31,13 @@ from kombu.transport.base import Message
 
 from schemas import QueueMessage
 from schemas.headers import EVENT_ID_HEADER, MODULE_HEADER
-from worker.metrics import APPLY_SECONDS, DATABASE_OUTAGE_SECONDS, DATABASE_OUTAGES, EVENTS
+from worker.metrics import (
+    APPLY_SECONDS,
+    BATCH_CONFLICTS,
+    DATABASE_OUTAGE_SECONDS,
+    DATABASE_OUTAGES,
+    EVENTS,
+)
 from worker.sync import EventOutcome, Outcome
 
 __all__ = ["HookChain", "Hooks", "LoggingHooks", "MetricsHooks", "default_hooks"]
@@ -65,6 +71,11 @@ class Hooks:
     def on_dead_letter_failed(self, message: Message, error: BaseException) -> None:
         """Publishing ``message`` as a dead letter failed (``error``); it is kept unacked
         and tried again later."""
+
+    def on_batch_conflict(self, messages: Sequence[QueueMessage], error: BaseException) -> None:
+        """Another transaction held what the batch needed (a deadlock, a serialization
+        failure, a lock that stayed busy): it was rolled back and is applied again at
+        once, spending no attempt."""
 
     def on_database_outage(self, cause: str) -> None:
         """The database could not do the work: batches are held until it answers."""
@@ -105,6 +116,10 @@ class HookChain(Hooks):
         for hook in self.hooks:
             hook.on_dead_letter_failed(message, error)
 
+    def on_batch_conflict(self, messages: Sequence[QueueMessage], error: BaseException) -> None:
+        for hook in self.hooks:
+            hook.on_batch_conflict(messages, error)
+
     def on_database_outage(self, cause: str) -> None:
         for hook in self.hooks:
             hook.on_database_outage(cause)
@@ -129,6 +144,9 @@ class MetricsHooks(Hooks):
     def on_dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
         module = str(_headers(message).get(MODULE_HEADER, "unknown"))
         EVENTS.labels(module, EventOutcome.DEAD_LETTERED).inc()
+
+    def on_batch_conflict(self, messages: Sequence[QueueMessage], error: BaseException) -> None:
+        BATCH_CONFLICTS.inc()
 
     def on_database_recovered(self, seconds: float, cause: str) -> None:
         DATABASE_OUTAGES.inc()
@@ -182,6 +200,13 @@ class LoggingHooks(Hooks):
     def on_dead_letter_failed(self, message: Message, error: BaseException) -> None:
         event_id = _headers(message).get(EVENT_ID_HEADER)
         log.error("could not dead-letter %s; keeping it for later", event_id)
+
+    def on_batch_conflict(self, messages: Sequence[QueueMessage], error: BaseException) -> None:
+        log.info(
+            "batch of %d rolled back for a conflict with another worker, applied again: %s",
+            len(messages),
+            f"{type(error).__name__}: {error}"[:300],
+        )
 
     def on_database_outage(self, cause: str) -> None:
         log.info("database unavailable, holding the batch: %s", cause)

@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session
 
 from schemas import Module, QueueMessage
 from schemas.envelope import DeletedEvent, ProjectEvent, TimesheetEvent
-from worker.errors import DatabaseUnavailable
+from worker.errors import DatabaseContention
 from worker.sync.upsert import EVENT_LOCK_SPACE, event_lock_key
 
 __all__ = ["CUSTOMERS", "DependencyLocks", "LockBusy", "lock_key"]
@@ -65,7 +65,7 @@ CUSTOMERS = "customers"  # the lock namespace of primary clients (no module of t
 _LATE_PAUSES = (0.01, 0.02, 0.04, 0.08, 0.16)
 
 
-class LockBusy(DatabaseUnavailable):
+class LockBusy(DatabaseContention):
     """A lock the batch needs late (a healed record's) stayed held by another
     transaction: the batch is rolled back and applied again, as after a deadlock."""
 
