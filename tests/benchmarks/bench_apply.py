@@ -26,7 +26,6 @@ import argparse
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,11 +37,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from schemas import Module, QueueMessage, routing_key
 from tests import servers
-from tests.benchmarks.common import temporary_database
+from tests.benchmarks.common import bench_integration, temporary_database
 from tests.events import Event, message, project, task, timesheet
 from tests.support import BrokerProbe, wait_until
 from worker.cli.runtime import ConsumerThread, build_consumer
-from worker.db import Integration, Organization, SyncedRecord, make_sessionmaker, migrate
+from worker.db import Integration, SyncedRecord, make_sessionmaker, migrate
 from worker.messaging import Hooks
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
@@ -67,6 +66,10 @@ class _Stream:
     tasks: list[tuple[str, str]] = field(default_factory=list)  # (task, project)
     # Recently sent records, rebuilt with a newer version for an update.
     recent: list[Callable[[str], Event]] = field(default_factory=list)
+
+
+# The modules of the integration the events go to (all its time logs unbilled).
+MODULES = ("projects", "timesheets")
 
 
 def _client(k: int) -> dict[str, Any]:
@@ -137,25 +140,6 @@ def realistic_events(integration_id: str, count: int, seed: int = 1) -> Iterator
     for n in range(count):
         stream.sent = n
         yield message(_next_event(stream), integration_id, f"e-{n}")
-
-
-def _integration(engine: Engine) -> str:
-    """A connected integration that syncs time logs (all of them unbilled)."""
-    sessions = make_sessionmaker(engine)
-    org_id, integration_id = str(uuid.uuid4()), str(uuid.uuid4())
-    with sessions.begin() as session:
-        session.add(Organization(id=org_id, name="bench"))
-        session.flush()
-        session.add(
-            Integration(
-                id=integration_id,
-                organization_id=org_id,
-                portal_id=integration_id,
-                status="active",
-                modules=["projects", "timesheets"],
-            )
-        )
-    return integration_id
 
 
 def _timed(run: Callable[[], None], events: int) -> float:
@@ -298,13 +282,18 @@ def _measure(engine: Engine, n: int, per_event_n: int, consumer_only: bool) -> _
                 apply_batch(session, [one])
             refresh_statistics(sessions.begin)
 
-    drained = _drain(realistic_events(_integration(engine), n), n, sessions, engine)
+    drained = _drain(
+        realistic_events(bench_integration(engine, MODULES), n),
+        n,
+        sessions,
+        engine,
+    )
     figures = _Figures({"consumer": drained.rate}, drained.rss)
     if consumer_only:
         return figures
-    batched_events = list(realistic_events(_integration(engine), n))
-    per_event_events = list(realistic_events(_integration(engine), per_event_n))
-    raw_batches = _raw_rows(engine, list(realistic_events(_integration(engine), n)))
+    batched_events = list(realistic_events(bench_integration(engine, MODULES), n))
+    per_event_events = list(realistic_events(bench_integration(engine, MODULES), per_event_n))
+    raw_batches = _raw_rows(engine, list(realistic_events(bench_integration(engine, MODULES), n)))
     figures.rates["batched"] = _timed(lambda: batched(batched_events), n)
     figures.rates["per-event"] = _timed(lambda: per_event(per_event_events), per_event_n)
     figures.rates["raw upsert"] = _timed(lambda: _raw(engine, raw_batches), n)

@@ -25,7 +25,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,10 +36,10 @@ from sqlalchemy.orm import Session
 
 from schemas import QueueMessage
 from tests import servers
-from tests.benchmarks.common import temporary_database
+from tests.benchmarks.common import bench_integration, temporary_database
 from tests.events import message, timesheet
 from tests.support import BrokerProbe, wait_until
-from worker.db import DeadLetter, Integration, Organization, make_sessionmaker, migrate
+from worker.db import DeadLetter, make_sessionmaker, migrate
 from worker.messaging.dead_letters import DeadLetterFilter, archive, replay
 from worker.messaging.publisher import Publisher
 from worker.messaging.topology import build_topology
@@ -155,24 +154,6 @@ def _seed(engine: Engine, messages: Sequence[QueueMessage], traceback: str) -> N
         raw.close()
 
 
-def _integration(engine: Engine) -> str:
-    sessions = make_sessionmaker(engine)
-    org_id, integration_id = str(uuid.uuid4()), str(uuid.uuid4())
-    with sessions.begin() as session:
-        session.add(Organization(id=org_id, name="bench"))
-        session.flush()
-        session.add(
-            Integration(
-                id=integration_id,
-                organization_id=org_id,
-                portal_id=integration_id,
-                status="active",
-                modules=["timesheets"],
-            )
-        )
-    return integration_id
-
-
 def _stored(engine: Engine) -> tuple[int, float]:
     """(dead letters, average bytes of body, traceback and headers per row)."""
     row_bytes = (
@@ -246,7 +227,7 @@ def _measure(args: argparse.Namespace, database_url: str) -> dict[str, float]:
     publisher = Publisher(settings, build_topology(settings))
     n = args.dead_letters
     traceback = _traceback(args.traceback_chars)
-    messages = _messages(_integration(engine), n)
+    messages = _messages(bench_integration(engine, ("timesheets",)), n)
     figures: dict[str, float] = {"dead_letters": n}
     try:
         _empty_queue(probe, publisher)

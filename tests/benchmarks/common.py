@@ -33,7 +33,13 @@ from schemas import QueueMessage, routing_key
 from schemas.api import IntegrationCreate
 from tests import servers
 from worker.accounts.organizations import create_organization
-from worker.db import IntegrationActivity, ProcessedEvent, make_sessionmaker
+from worker.db import (
+    Integration,
+    IntegrationActivity,
+    Organization,
+    ProcessedEvent,
+    make_sessionmaker,
+)
 from worker.integrations.lifecycle import connect
 from worker.settings import Settings
 
@@ -287,6 +293,26 @@ def new_tenant(
         created = connect(session, organization.id, request, settings=settings)
         assert created.webhook_secret is not None
         return Tenant(organization.id, created.integration.id, token, created.webhook_secret)
+
+
+def bench_integration(engine: Engine, modules: Sequence[str]) -> str:
+    """An active integration syncing ``modules``, with no webhook secret (for rows that
+    apply or replay in-process, never through the gateway); its id."""
+    sessions = make_sessionmaker(engine)
+    org_id, integration_id = str(uuid.uuid4()), str(uuid.uuid4())
+    with sessions.begin() as session:
+        session.add(Organization(id=org_id, name="bench"))
+        session.flush()
+        session.add(
+            Integration(
+                id=integration_id,
+                organization_id=org_id,
+                portal_id=integration_id,
+                status="active",
+                modules=list(modules),
+            )
+        )
+    return integration_id
 
 
 class QueueWatch:
