@@ -151,10 +151,9 @@ def apply_batch(session: Session, messages: Sequence[QueueMessage]) -> list[Outc
 def _claim(batch: BatchContext, messages: Sequence[QueueMessage], status: list[str]) -> list[int]:
     """Indexes of the messages seen for the first time; marks the rest duplicate."""
     live = [i for i, m in enumerate(messages) if m.integration_id in batch.integrations]
-    # In key order: a set's order differs from one worker process to the next.
-    claimed = claim_events(
+    claimed = claim_events(  # in key order: claim_events sorts
         batch.session,
-        sorted({(messages[i].integration_id, messages[i].event_id) for i in live}),
+        {(messages[i].integration_id, messages[i].event_id) for i in live},
         locked=True,  # taken with the dependency locks, in apply_batch
     )
     fresh = []

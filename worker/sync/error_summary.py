@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from worker.db import SyncError, UTCDateTime, utcnow
 from worker.sync.rules.reasons import Reason
+from worker.sync.upsert import is_postgresql
 
 __all__ = [
     "ErrorPage",
@@ -132,7 +133,7 @@ def resolve_records(
     """
     if not decided:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # One statement text whatever the batch: compiling a CASE of one branch per
         # record took a quarter of the worker's time on an integration with open errors.
         rows = [
@@ -219,7 +220,7 @@ def open_error_modules(
     ids = sorted(set(integration_ids))
     if not ids:
         return set()
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         found = session.execute(_OPEN_MODULES, {"i": ids, "m": sorted(set(modules))})
     else:
         found = session.execute(
