@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pika
-from sqlalchemy import func, select
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
@@ -86,6 +86,17 @@ class BrokerProbe:
                 channel.queue_delete(queue)
         finally:
             connection.close()
+
+
+def empty_schema_engine(database_url: str, schema: str) -> Engine:
+    """An engine on ``schema`` of the PostgreSQL database, made empty first: a database
+    of its own for a test, without creating one."""
+    admin = create_engine(database_url)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    return create_engine(database_url, connect_args={"options": f"-csearch_path={schema}"})
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:

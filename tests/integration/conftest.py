@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Org
 from tests.fake_portal import FakePortal
 from tests.integration.sync_harness import Sync, connect
-from tests.support import running
+from tests.support import empty_schema_engine, running
 from worker.cli.runtime import build_consumer
 from worker.settings import Settings
 
@@ -66,12 +66,6 @@ def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         engine = create_engine(f"sqlite:///{tmp_path / 'm.sqlite'}")
     else:
         schema = f"{request.module.__name__.rsplit('.', 1)[-1]}_check"
-        url = request.getfixturevalue("database_url")
-        admin = create_engine(url)
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        admin.dispose()
-        engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+        engine = empty_schema_engine(request.getfixturevalue("database_url"), schema)
     yield engine
     engine.dispose()

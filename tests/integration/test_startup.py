@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import sessionmaker
 
-from tests.support import wait_until
+from tests.support import empty_schema_engine, wait_until
 from webhook_gateway import create_app
 from worker.cli.preflight import exclusive_data_dir
 from worker.db import Base, migrate
@@ -47,13 +47,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[A
             engine = create_engine(f"sqlite:///{tmp_path / f'db{number}.sqlite'}")
         else:
             url = request.getfixturevalue("database_url")
-            schema = f"startup_{number}"
-            admin = create_engine(url)
-            with admin.begin() as connection:
-                connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                connection.execute(text(f"CREATE SCHEMA {schema}"))
-            admin.dispose()
-            engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+            engine = empty_schema_engine(url, f"startup_{number}")
         engines.append(engine)
         return engine
 
